@@ -1,0 +1,1 @@
+"""The blur-scoring Beam job; `pipeline.score` holds the whole data flow."""

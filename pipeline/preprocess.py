@@ -1,0 +1,119 @@
+"""Pixels every consumer of a photo agrees on: the working scale, the sharpness score, the model's views.
+
+Training (`training/`) and scoring (`pipeline/`) both call these functions, so the network sees the
+same pixels at training time and in the job. Everything here is pure NumPy/OpenCV on RGB uint8 arrays.
+
+The working scale: a photo is shrunk (never enlarged) so that its long side is at most
+WORKING_LONG_SIDE pixels, with OpenCV's INTER_AREA kernel. Variance of the Laplacian depends on both
+the scale and the kernel (the same photo scores 83 at 4000x3000 and 376 at 1000x750), so the
+threshold only means something at one fixed scale and kernel: these two.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+WORKING_LONG_SIDE = 1000
+"""Long side, in pixels, of every photo at the working scale (smaller photos keep their size)."""
+
+WORKING_RESIZE_KERNEL = cv2.INTER_AREA
+"""Resize kernel for the working scale: area averaging, the kernel that does not alias when shrinking."""
+
+VIEW_SIZE = 200
+"""Side of one square model view, in pixels: the study's 200x200 RGB input."""
+
+DETAIL_CROPS = 3
+"""Crops taken where the photo has most detail: if any of them is sharp, the photo has a sharp subject."""
+
+VIEWS_PER_PHOTO = 1 + DETAIL_CROPS + 1
+"""Whole frame, the most detailed crops, and one crop of median detail (what the background looks like)."""
+
+_CROP_STRIDE = VIEW_SIZE // 4
+
+
+def working_size(width: int, height: int) -> tuple[int, int]:
+    """Size (width, height) of a width x height photo at the working scale; never larger than the photo."""
+    scale = min(1.0, WORKING_LONG_SIDE / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def to_working_scale(rgb: np.ndarray) -> np.ndarray:
+    """Shrink an RGB (or gray) image to the working scale with the fixed kernel; small images are returned as is."""
+    height, width = rgb.shape[:2]
+    target = working_size(width, height)
+    if target == (width, height):
+        return rgb
+    return cv2.resize(rgb, target, interpolation=WORKING_RESIZE_KERNEL)
+
+
+def to_gray(rgb: np.ndarray) -> np.ndarray:
+    """Luma (ITU-R BT.601) of an RGB uint8 image, uint8."""
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
+
+
+def laplacian_var(rgb: np.ndarray) -> float:
+    """Variance of the 3x3 Laplacian of the image's gray levels (0-255 scale); higher means more fine detail.
+
+    Call it on a working-scale image: only there is the value comparable between photos.
+    """
+    return float(cv2.Laplacian(to_gray(rgb), cv2.CV_64F).var())
+
+
+def _pad_to_view(rgb: np.ndarray) -> np.ndarray:
+    """Mirror-pad an image whose sides are shorter than VIEW_SIZE so a full view can be cut from it."""
+    height, width = rgb.shape[:2]
+    pad_h, pad_w = max(0, VIEW_SIZE - height), max(0, VIEW_SIZE - width)
+    if pad_h == 0 and pad_w == 0:
+        return rgb
+    # BORDER_REFLECT_101 needs the image to be larger than the pad; BORDER_WRAP repeats any size.
+    border = cv2.BORDER_REFLECT_101 if pad_h < height and pad_w < width else cv2.BORDER_WRAP
+    top, left = pad_h // 2, pad_w // 2
+    return cv2.copyMakeBorder(rgb, top, pad_h - top, left, pad_w - left, border)
+
+
+def crop_origins(rgb: np.ndarray) -> list[tuple[int, int]]:
+    """Top-left corners (y, x) of the crops in model_views: the DETAIL_CROPS windows with the most
+    Laplacian energy (overlapping each other by at most half a view), then the window of median energy."""
+    height, width = rgb.shape[:2]
+    energy = np.abs(cv2.Laplacian(to_gray(rgb), cv2.CV_32F))
+    window_sum = cv2.integral(energy)  # (h+1, w+1) summed-area table
+    ys = np.unique(np.r_[np.arange(0, height - VIEW_SIZE + 1, _CROP_STRIDE), height - VIEW_SIZE])
+    xs = np.unique(np.r_[np.arange(0, width - VIEW_SIZE + 1, _CROP_STRIDE), width - VIEW_SIZE])
+    yy, xx = np.meshgrid(ys, xs, indexing="ij")
+    yy, xx = yy.ravel(), xx.ravel()
+    scores = (
+        window_sum[yy + VIEW_SIZE, xx + VIEW_SIZE]
+        - window_sum[yy, xx + VIEW_SIZE]
+        - window_sum[yy + VIEW_SIZE, xx]
+        + window_sum[yy, xx]
+    )
+    order = np.argsort(-scores, kind="stable")
+    chosen: list[tuple[int, int]] = []
+    for index in order:
+        y, x = int(yy[index]), int(xx[index])
+        if all(abs(y - cy) >= VIEW_SIZE // 2 or abs(x - cx) >= VIEW_SIZE // 2 for cy, cx in chosen):
+            chosen.append((y, x))
+            if len(chosen) == DETAIL_CROPS:
+                break
+    while len(chosen) < DETAIL_CROPS:  # small photos have fewer distinct windows: repeat the best
+        chosen.append(chosen[len(chosen) % max(1, len(chosen))] if chosen else (0, 0))
+    median = order[len(order) // 2]
+    chosen.append((int(yy[median]), int(xx[median])))
+    return chosen
+
+
+def model_views(rgb: np.ndarray) -> np.ndarray:
+    """The VIEWS_PER_PHOTO views of a working-scale RGB uint8 photo the network looks at, (V, 200, 200, 3) uint8.
+
+    View 0 is the whole frame squeezed to 200x200 (global context: is the background blurred?); the
+    others are 200x200 crops at the working scale, where blur is still visible, taken by crop_origins.
+    """
+    whole = cv2.resize(
+        rgb,
+        (VIEW_SIZE, VIEW_SIZE),
+        interpolation=cv2.INTER_AREA if min(rgb.shape[:2]) >= VIEW_SIZE else cv2.INTER_LINEAR,
+    )
+    padded = _pad_to_view(rgb)
+    crops = [padded[y : y + VIEW_SIZE, x : x + VIEW_SIZE] for y, x in crop_origins(padded)]
+    return np.ascontiguousarray(np.stack([whole, *crops]))

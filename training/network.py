@@ -1,0 +1,40 @@
+"""The blur network: one shared 200x200 CNN applied to every view of a photo, pooled into two heads."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from pipeline.labels import BLUR_TYPES
+from pipeline.preprocess import VIEW_SIZE, VIEWS_PER_PHOTO
+
+
+def build_view_encoder(width: int = 32) -> keras.Model:
+    """Features of one 200x200 RGB view. Strided convolutions keep it cheap (about 20 M multiply-adds);
+    global max pooling answers 'is there a sharp edge anywhere in this view'."""
+    view = keras.Input((VIEW_SIZE, VIEW_SIZE, 3), dtype="uint8", name="view")
+    x = layers.Rescaling(1.0 / 255.0)(view)
+    x = layers.Conv2D(width // 2, 3, padding="same", activation="relu")(x)
+    x = layers.Conv2D(width // 2, 3, strides=2, padding="same", activation="relu")(x)
+    x = layers.Conv2D(width, 3, strides=2, padding="same", activation="relu")(x)
+    x = layers.Conv2D(width * 2, 3, strides=2, padding="same", activation="relu")(x)
+    x = layers.Conv2D(width * 2, 3, strides=2, padding="same", activation="relu")(x)
+    features = layers.Concatenate()([layers.GlobalMaxPooling2D()(x), layers.GlobalAveragePooling2D()(x)])
+    return keras.Model(view, features, name="view_encoder")
+
+
+def build_blur_model(width: int = 32) -> keras.Model:
+    """Photo-level model: input (V, 200, 200, 3) uint8 views; outputs the probability that the photo
+    is blurry (`blurry`, shape (1,)) and the blur-type distribution (`blur_type`, one per BLUR_TYPES).
+
+    Pooling the views' features both ways lets the heads learn 'one sharp crop keeps the photo' (max)
+    and 'the rest of the frame is soft' (mean), which together tell bokeh from blur."""
+    views = keras.Input((VIEWS_PER_PHOTO, VIEW_SIZE, VIEW_SIZE, 3), dtype="uint8", name="views")
+    per_view = layers.TimeDistributed(build_view_encoder(width), name="per_view")(views)
+    pooled = layers.Concatenate()(
+        [layers.Flatten()(per_view), layers.GlobalMaxPooling1D()(per_view), layers.GlobalAveragePooling1D()(per_view)]
+    )
+    hidden = layers.Dropout(0.2)(layers.Dense(64, activation="relu")(pooled))
+    blurry = layers.Dense(1, activation="sigmoid", name="blurry")(hidden)
+    blur_type = layers.Dense(len(BLUR_TYPES), activation="softmax", name="blur_type")(hidden)
+    return keras.Model(views, {"blurry": blurry, "blur_type": blur_type}, name="blur_model")
