@@ -1,11 +1,11 @@
-"""The model's vocabulary: blur types, which of them mean 'keep', and how a verdict is read off the outputs."""
+"""The model's vocabulary: blur types, which of them mean 'keep', and how a verdict reads the outputs."""
 
 from __future__ import annotations
 
 import numpy as np
 
 BLUR_TYPES = ("none", "gaussian", "motion", "minfilter", "defocus", "bokeh")
-"""Model's blur-type classes, in output order. `none` and `bokeh` (sharp subject, soft background) are keepers."""
+"""Blur-type classes in model output order; `none` and `bokeh` (sharp subject, soft background) are kept."""
 
 KEEP_TYPES = frozenset({"none", "bokeh"})
 BLURRY_TYPES = tuple(t for t in BLUR_TYPES if t not in KEEP_TYPES)

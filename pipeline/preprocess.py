@@ -39,7 +39,7 @@ def working_size(width: int, height: int) -> tuple[int, int]:
 
 
 def to_working_scale(rgb: np.ndarray) -> np.ndarray:
-    """Shrink an RGB (or gray) image to the working scale with the fixed kernel; small images are returned as is."""
+    """Shrink an RGB (or gray) image to the working scale with the fixed kernel; small images are kept."""
     height, width = rgb.shape[:2]
     target = working_size(width, height)
     if target == (width, height):
@@ -104,7 +104,7 @@ def crop_origins(rgb: np.ndarray) -> list[tuple[int, int]]:
 
 
 def model_views(rgb: np.ndarray) -> np.ndarray:
-    """The VIEWS_PER_PHOTO views of a working-scale RGB uint8 photo the network looks at, (V, 200, 200, 3) uint8.
+    """The VIEWS_PER_PHOTO views of a working-scale RGB uint8 photo the network sees, (V, 200, 200, 3) uint8.
 
     View 0 is the whole frame squeezed to 200x200 (global context: is the background blurred?); the
     others are 200x200 crops at the working scale, where blur is still visible, taken by crop_origins.

@@ -1,0 +1,209 @@
+"""Training and evaluation examples: sharp photos degraded the way cameras blur them, then put through
+the job's own decoder and preprocessing, so the network trains on the pixels it will score.
+
+Blur strengths are drawn in pixels of a 1000-px-long photo (the working scale) and scaled to the size
+of the photo they are applied to, so one BlurSpec means the same blur at 400 px and at 12 MP.
+Near the decision boundary: blurry examples start at a Gaussian-equivalent sigma of 2 px (at 1000 px),
+sharp ones may be softened up to 1 px; the band between is left out so labels are not coin flips.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from pipeline.decode import decode_photo
+from pipeline.labels import BLUR_TYPES, KEEP_TYPES
+from pipeline.preprocess import WORKING_LONG_SIDE, laplacian_var, model_views
+from training import degrade
+
+SYNTHETIC_TYPE_SHARE = {
+    "none": 0.28,
+    "gaussian": 0.14,
+    "motion": 0.16,
+    "minfilter": 0.12,
+    "defocus": 0.14,
+    "bokeh": 0.16,
+}
+MILD_SHARE = 0.35
+"""Share of blurry examples drawn from the mild band just past the decision boundary."""
+
+
+@dataclass(frozen=True)
+class BlurSpec:
+    """One degradation, sizes in pixels of a 1000-px-long photo."""
+
+    blur_type: str
+    variant: str = "plain"  # e.g. "haze", "soft", "shake", "mild"
+    amount: float = 0.0  # sigma, length, size or radius, per blur type
+    angle: float = 0.0
+    haze: float = 0.0
+    noise_sigma: float = 0.0
+    jpeg_quality: int = 90
+    mask_index: int = -1
+    seed: int = 0
+
+    @property
+    def blurry(self) -> bool:
+        return self.blur_type not in KEEP_TYPES
+
+
+def sample_spec(rng: np.random.Generator, blur_type: str, mask_count: int = 0) -> BlurSpec:
+    """Random degradation of the given type, mild ones included."""
+    mild = rng.random() < MILD_SHARE
+    variant, amount, angle, haze = "plain", 0.0, float(rng.uniform(0, 180)), 0.0
+    if blur_type == "none":
+        variant = rng.choice(["plain", "plain", "haze", "low_contrast", "soft", "sharpened"])
+        if variant == "haze":
+            haze = float(rng.uniform(0.3, 0.7))
+        elif variant == "low_contrast":
+            haze = float(rng.uniform(0.4, 0.75))
+        elif variant == "soft":
+            amount = float(rng.uniform(0.3, 1.0))
+    elif blur_type == "gaussian":
+        amount = float(rng.uniform(2.0, 3.0) if mild else np.exp(rng.uniform(np.log(3.0), np.log(9.0))))
+    elif blur_type == "motion":
+        variant = "shake" if rng.random() < 0.5 else "line"
+        amount = float(rng.uniform(7.0, 11.0) if mild else np.exp(rng.uniform(np.log(11.0), np.log(45.0))))
+    elif blur_type == "minfilter":
+        amount = float(rng.choice([5, 7, 9, 11, 13]))
+    elif blur_type == "defocus":
+        amount = float(rng.uniform(4.0, 5.5) if mild else np.exp(rng.uniform(np.log(5.5), np.log(16.0))))
+    elif blur_type == "bokeh":
+        amount = float(rng.uniform(6.0, 20.0))
+    else:
+        raise ValueError(f"unknown blur type {blur_type!r}")
+    if blur_type not in ("none",) and rng.random() < 0.1:
+        haze = float(rng.uniform(0.2, 0.5))
+    noise = float(rng.choice([rng.uniform(0, 1), rng.uniform(1, 4), rng.uniform(1, 4), rng.uniform(4, 8)]))
+    return BlurSpec(
+        blur_type=blur_type,
+        variant=("mild" if mild and blur_type not in KEEP_TYPES | {"minfilter"} else str(variant)),
+        amount=amount,
+        angle=angle,
+        haze=haze,
+        noise_sigma=noise,
+        jpeg_quality=int(rng.integers(70, 96)),
+        mask_index=int(rng.integers(mask_count)) if blur_type == "bokeh" and mask_count else -1,
+        seed=int(rng.integers(2**31)),
+    )
+
+
+def load_mask(path: str, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """A real blur mask (white = blurred) resized to size (w, h), randomly mirrored; float32 in [0, 1]."""
+    mask = np.asarray(Image.open(path).convert("L"), np.float32) / 255.0
+    if rng.random() < 0.5:
+        mask = mask[:, ::-1]
+    return cv2.resize(np.ascontiguousarray(mask), size, interpolation=cv2.INTER_LINEAR)
+
+
+def apply_spec(rgb: np.ndarray, spec: BlurSpec, mask_paths: list[str] | None = None) -> np.ndarray:
+    """Blur an RGB uint8 photo per spec (sizes scaled to this photo), then haze and sensor noise."""
+    rng = np.random.default_rng(spec.seed)
+    scale = max(rgb.shape[:2]) / WORKING_LONG_SIDE
+    size = spec.amount * scale
+    if spec.blur_type == "none":
+        if spec.variant == "soft" and size >= 0.3:
+            rgb = degrade.gaussian_blur(rgb, size)
+        elif spec.variant == "sharpened":
+            soft = degrade.gaussian_blur(rgb, max(1.0 * scale, 0.5))
+            rgb = cv2.addWeighted(rgb, 1.6, soft, -0.6, 0)
+    elif spec.blur_type == "gaussian":
+        rgb = degrade.gaussian_blur(rgb, size)
+    elif spec.blur_type == "motion":
+        if spec.variant == "shake" or (spec.variant == "mild" and spec.seed % 2):
+            rgb = degrade.shake_blur(rgb, size, rng)
+        else:
+            rgb = degrade.motion_blur(rgb, size, spec.angle)
+    elif spec.blur_type == "minfilter":
+        rgb = degrade.min_filter(rgb, max(3, int(round(size)) | 1))
+    elif spec.blur_type == "defocus":
+        rgb = degrade.defocus_blur(rgb, size)
+    elif spec.blur_type == "bokeh":
+        if not mask_paths or spec.mask_index < 0:
+            raise ValueError("bokeh examples need blur masks")
+        mask = load_mask(mask_paths[spec.mask_index % len(mask_paths)], (rgb.shape[1], rgb.shape[0]), rng)
+        rgb = degrade.bokeh_composite(rgb, mask, size)
+    if spec.haze > 0:
+        rgb = degrade.add_haze(rgb, spec.haze, rng)
+    return degrade.add_sensor_noise(rgb, spec.noise_sigma * min(1.0, scale**0.5 if scale > 1 else 1.0), rng)
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def resize_long_side(rgb: np.ndarray, long_side: int) -> np.ndarray:
+    """Resize so the long side is long_side: INTER_AREA to shrink, INTER_CUBIC to enlarge."""
+    scale = long_side / max(rgb.shape[:2])
+    size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+
+
+@dataclass
+class Example:
+    """One photo ready for the network, as the job would see it."""
+
+    views: np.ndarray  # (V, 200, 200, 3) uint8
+    blurry: int  # 1 blurry, 0 keep
+    blur_type: int  # index into BLUR_TYPES, -1 when unknown (real blurry photos)
+    laplacian_var: float
+    long_side: int
+    source: str
+    detail: str = field(default="")
+
+
+def example_from_jpeg(data: bytes, blurry: int, blur_type: int, source: str, detail: str = "") -> Example:
+    """Decode JPEG bytes with the job's decoder and cut the job's views."""
+    photo = decode_photo(data)
+    return Example(
+        views=model_views(photo.rgb),
+        blurry=blurry,
+        blur_type=blur_type,
+        laplacian_var=laplacian_var(photo.rgb),
+        long_side=max(photo.width, photo.height),
+        source=source,
+        detail=detail,
+    )
+
+
+def synthetic_example(
+    source_rgb: np.ndarray, spec: BlurSpec, long_side: int, source: str, mask_paths: list[str] | None = None
+) -> Example:
+    """source -> resized to long_side -> degraded per spec -> JPEG -> job decoder -> views."""
+    degraded = apply_spec(resize_long_side(source_rgb, long_side), spec, mask_paths)
+    return example_from_jpeg(
+        encode_jpeg(degraded, spec.jpeg_quality),
+        blurry=int(spec.blurry),
+        blur_type=BLUR_TYPES.index(spec.blur_type),
+        source=source,
+        detail=f"{spec.blur_type}/{spec.variant}",
+    )
+
+
+def random_crop(rgb: np.ndarray, rng: np.random.Generator, min_area: float = 0.5) -> np.ndarray:
+    """A random crop keeping at least min_area of the frame, aspect ratio kept roughly."""
+    height, width = rgb.shape[:2]
+    side = np.sqrt(rng.uniform(min_area, 1.0))
+    crop_h, crop_w = max(1, int(height * side)), max(1, int(width * side))
+    y, x = int(rng.integers(0, height - crop_h + 1)), int(rng.integers(0, width - crop_w + 1))
+    crop = rgb[y : y + crop_h, x : x + crop_w]
+    return crop[:, ::-1] if rng.random() < 0.5 else crop
+
+
+def stack(examples: list[Example]) -> dict[str, np.ndarray]:
+    """Arrays for Keras: views (N, V, 200, 200, 3) uint8 and labels."""
+    return {
+        "views": np.stack([e.views for e in examples]),
+        "blurry": np.array([e.blurry for e in examples], np.float32),
+        "blur_type": np.array([max(e.blur_type, 0) for e in examples], np.int32),
+        "blur_type_weight": np.array([float(e.blur_type >= 0) for e in examples], np.float32),
+        "laplacian_var": np.array([e.laplacian_var for e in examples]),
+        "long_side": np.array([e.long_side for e in examples]),
+    }

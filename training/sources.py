@@ -1,0 +1,129 @@
+"""Where training and evaluation photos come from, and which of them are held out.
+
+The split is by scene, fixed by a hash of the file's scene name, so the sharp and blurred shots of one
+phone scene always land on the same side; the hard low-detail photos (fog, sky, dusk) and the real
+bokeh photos are always held out, because they are what the evaluation must check.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from pipeline.decode import decode_photo
+
+HELD_OUT_PERCENT = 20
+LOW_DETAIL_SHARP = ("plasma_ColdRipple", "plasma_DarkestHour", "plasma_Kite", "plasma_summer_1am")
+"""Sharp photos of fog, plain sky and a dusk gradient: the classic false alarms of sharpness scores."""
+
+SKIMAGE_PHOTOS = (
+    "astronaut",
+    "chelsea",
+    "coffee",
+    "rocket",
+    "motorcycle_left",
+    "hubble_deep_field",
+    "retina",
+)
+
+REAL_LABELS = {"sharp": "none", "blurry": "blurry", "partial": "bokeh", "bokeh": "bokeh"}
+"""Sub-folder of a real labelled photo folder -> label: a blur type, or `blurry` when only that is known."""
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".heic"}
+
+
+@dataclass(frozen=True)
+class Photo:
+    name: str  # scene name: file stem, shared by shots of one scene
+    path: str  # file path, or "skimage:NAME"
+    label: str  # "none", "blurry", "bokeh" (real labels) for real photos; "none" for synthesis sources
+
+    @property
+    def held_out(self) -> bool:
+        return is_held_out(self.name)
+
+
+def is_held_out(scene: str) -> bool:
+    """True for the scenes kept for evaluation only."""
+    if scene in LOW_DETAIL_SHARP or scene.startswith(("plasma_BytheWater", "plasma_FallenLeaf", "lomiri_")):
+        return True
+    return zlib.crc32(scene.encode()) % 100 < HELD_OUT_PERCENT
+
+
+def list_photos(folder: Path, label: str = "none") -> list[Photo]:
+    return [
+        Photo(name=path.stem, path=str(path), label=label)
+        for path in sorted(Path(folder).iterdir())
+        if path.suffix.lower() in IMAGE_SUFFIXES
+    ]
+
+
+def list_real_photos(folder: Path) -> list[Photo]:
+    """Real labelled photos: `folder/sharp`, `folder/blurry`, `folder/partial` or `folder/bokeh`."""
+    photos: list[Photo] = []
+    for sub, label in REAL_LABELS.items():
+        if (Path(folder) / sub).is_dir():
+            photos += list_photos(Path(folder) / sub, label)
+    return photos
+
+
+def skimage_photos() -> list[Photo]:
+    return [Photo(name=f"skimage_{name}", path=f"skimage:{name}", label="none") for name in SKIMAGE_PHOTOS]
+
+
+def load_rgb(photo: Photo, max_long_side: int | None = None) -> np.ndarray:
+    """Full-resolution RGB of a photo (EXIF orientation applied), optionally shrunk to max_long_side."""
+    if photo.path.startswith("skimage:"):
+        import skimage.data
+        import skimage.io
+
+        name = photo.path.split(":", 1)[1]
+        if hasattr(skimage.data, name):
+            rgb = getattr(skimage.data, name)()
+        else:
+            data_dir = Path(skimage.data.__file__).parent
+            rgb = skimage.io.imread(next(data_dir.glob(name + ".*")))
+    else:
+        with Image.open(photo.path) as image:
+            from PIL import ImageOps
+
+            rgb = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+    if rgb.ndim == 2:
+        rgb = np.repeat(rgb[:, :, None], 3, axis=2)
+    rgb = np.ascontiguousarray(rgb[:, :, :3]).astype(np.uint8)
+    if max_long_side and max(rgb.shape[:2]) > max_long_side:
+        import cv2
+
+        scale = max_long_side / max(rgb.shape[:2])
+        size = (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale))
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    return rgb
+
+
+def load_working_scale(photo: Photo) -> np.ndarray:
+    """The photo as the job sees it: decoded from its bytes by the job's own decoder."""
+    if photo.path.startswith("skimage:"):
+        from pipeline.preprocess import to_working_scale
+
+        return to_working_scale(load_rgb(photo))
+    return decode_photo(Path(photo.path).read_bytes()).rgb
+
+
+BOKEH_BLURRED_FRACTION = (0.3, 0.85)
+"""A mask makes a believable keeper only if it leaves a real sharp subject and blurs a real background."""
+
+
+def list_masks(folder: Path) -> list[Path]:
+    """Blur masks (white = blurred) whose blurred share is within BOKEH_BLURRED_FRACTION."""
+    low, high = BOKEH_BLURRED_FRACTION
+    masks = []
+    for path in sorted(Path(folder).glob("*.png")):
+        with Image.open(path) as mask:
+            blurred = float(np.mean(np.asarray(mask.convert("L")) > 127))
+        if low <= blurred <= high:
+            masks.append(path)
+    return masks

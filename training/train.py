@@ -1,0 +1,265 @@
+"""Train the blur model and ship it to model/.
+
+    python -m training.train --photos ../shared/data/photos/sharp --real ../shared/data/photos \
+        --masks ../shared/data/masks --out model/
+
+Sharp photos (plus the ones inside scikit-image) are degraded into the six blur types at random sizes
+between thumbnail and the working scale; real labelled photos are mixed in. Held-out scenes
+(training.sources.is_held_out) are never used here. Fixed seed; about 15 minutes on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import multiprocessing
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.labels import BLUR_TYPES
+from pipeline.preprocess import (
+    DETAIL_CROPS,
+    VIEW_SIZE,
+    VIEWS_PER_PHOTO,
+    WORKING_LONG_SIDE,
+    WORKING_RESIZE_KERNEL,
+)
+from training import dataset, sources
+
+log = logging.getLogger("training")
+MODEL_FILE = "blur_model.keras"
+METADATA_FILE = "metadata.json"
+MIN_LONG_SIDE = 300
+MAX_UPSCALE = 1.6
+BATCH_SIZE = 32
+
+_worker_state: dict = {}
+
+
+def _init_worker(photos: list[sources.Photo], masks: list[str]) -> None:
+    # Each generator process loads the sources once, at most 1.5x the working scale (crops shrink them).
+    _worker_state["sources"] = [
+        sources.load_rgb(p, max_long_side=int(WORKING_LONG_SIDE * 1.5)) for p in photos
+    ]
+    _worker_state["names"] = [p.name for p in photos]
+    _worker_state["masks"] = masks
+
+
+def _make_synthetic(seed: int) -> dataset.Example:
+    rng = np.random.default_rng(seed)
+    index = int(rng.integers(len(_worker_state["sources"])))
+    source = dataset.random_crop(_worker_state["sources"][index], rng)
+    blur_type = rng.choice(list(dataset.SYNTHETIC_TYPE_SHARE), p=list(dataset.SYNTHETIC_TYPE_SHARE.values()))
+    spec = dataset.sample_spec(rng, str(blur_type), len(_worker_state["masks"]))
+    # Sizes from thumbnail to the working scale, a third of them near the working scale (what every large
+    # photo is reduced to). Enlarging a source by up to MAX_UPSCALE softens it less than the 1-px blur
+    # still labelled sharp, so small sources can stand in for large photos.
+    top = min(WORKING_LONG_SIDE, int(max(source.shape[:2]) * MAX_UPSCALE))
+    band = rng.choice([(MIN_LONG_SIDE, 500), (500, 800), (800, WORKING_LONG_SIDE)], p=[0.35, 0.35, 0.3])
+    long_side = int(min(rng.uniform(*band), top))
+    return dataset.synthetic_example(
+        source, spec, long_side, _worker_state["names"][index], _worker_state["masks"]
+    )
+
+
+def _make_real(task: tuple[sources.Photo, int, int]) -> dataset.Example:
+    photo, long_side, quality = task
+    rgb = sources.load_rgb(photo)
+    if long_side < max(rgb.shape[:2]):
+        rgb = dataset.resize_long_side(rgb, long_side)
+    blurry = int(photo.label not in ("none", "bokeh"))
+    blur_type = BLUR_TYPES.index(photo.label) if photo.label in BLUR_TYPES else -1
+    return dataset.example_from_jpeg(
+        dataset.encode_jpeg(rgb, quality), blurry, blur_type, photo.name, f"real/{photo.label}"
+    )
+
+
+def generate_training_set(
+    sharp: list[sources.Photo],
+    real: list[sources.Photo],
+    masks: list[str],
+    count: int,
+    seed: int,
+    processes: int,
+) -> dict[str, np.ndarray]:
+    """`count` synthetic examples plus each real photo at two sizes, made in `processes` worker processes
+    and written straight into preallocated arrays (a list of examples would need twice the memory)."""
+    rng = np.random.default_rng(seed)
+    real_tasks = [
+        (photo, int(size), int(rng.integers(75, 96)))
+        for photo in real
+        for size in (10_000, rng.integers(MIN_LONG_SIDE, 500))
+    ]
+    seeds = [int(s) for s in rng.integers(0, 2**31, count)]
+    total = count + len(real_tasks)
+    arrays = {
+        "views": np.empty((total, VIEWS_PER_PHOTO, VIEW_SIZE, VIEW_SIZE, 3), np.uint8),
+        "blurry": np.empty(total, np.float32),
+        "blur_type": np.empty(total, np.int32),
+        "blur_type_weight": np.empty(total, np.float32),
+        "laplacian_var": np.empty(total),
+        "long_side": np.empty(total),
+    }
+    with multiprocessing.get_context("spawn").Pool(processes, _init_worker, (sharp, masks)) as pool:
+        made = [
+            pool.imap(_make_synthetic, seeds, chunksize=16),
+            pool.imap(_make_real, real_tasks, chunksize=8),
+        ]
+        for row, example in enumerate(example for stream in made for example in stream):
+            for key, value in dataset.stack([example]).items():
+                arrays[key][row] = value[0]
+    return arrays
+
+
+class _Batches:
+    """Keras PyDataset over rows of the example arrays; reshuffled every epoch when seeded."""
+
+    def __new__(cls, *args, **kwargs):
+        import keras
+
+        class Batches(keras.utils.PyDataset):
+            def __init__(self, arrays: dict[str, np.ndarray], rows: np.ndarray, seed: int | None):
+                super().__init__()
+                self.arrays, self.rows = arrays, rows.copy()
+                self.rng = np.random.default_rng(seed) if seed is not None else None
+                if self.rng is not None:
+                    self.rng.shuffle(self.rows)
+
+            def __len__(self) -> int:
+                return int(np.ceil(len(self.rows) / BATCH_SIZE))
+
+            def __getitem__(self, index: int):
+                rows = np.sort(self.rows[index * BATCH_SIZE : (index + 1) * BATCH_SIZE])
+                a = self.arrays
+                return (
+                    a["views"][rows],
+                    {"blurry": a["blurry"][rows], "blur_type": a["blur_type"][rows]},
+                    {"blurry": np.ones(len(rows), np.float32), "blur_type": a["blur_type_weight"][rows]},
+                )
+
+            def on_epoch_end(self) -> None:
+                if self.rng is not None:
+                    self.rng.shuffle(self.rows)
+
+        return Batches(*args, **kwargs)
+
+
+def train_model(train: dict[str, np.ndarray], epochs: int, seed: int, width: int):
+    import keras
+
+    from training.network import build_blur_model
+
+    keras.utils.set_random_seed(seed)
+    model = build_blur_model(width)
+    steps = epochs * int(np.ceil(len(train["views"]) * 0.9 / BATCH_SIZE))
+    model.compile(
+        optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(3e-3, steps, alpha=0.05)),
+        loss={"blurry": "binary_crossentropy", "blur_type": "sparse_categorical_crossentropy"},
+        metrics={"blurry": ["accuracy"], "blur_type": ["accuracy"]},
+    )
+    # The views array is several GB: batches are cut from it one at a time (a PyDataset), never copied
+    # whole into a tensor. The first rows are synthetic examples in random order, so the first tenth
+    # is a fair validation sample.
+    split = len(train["views"]) // 10
+    history = model.fit(
+        _Batches(train, np.arange(split, len(train["views"])), seed),
+        validation_data=_Batches(train, np.arange(split), seed=None),
+        epochs=epochs,
+        verbose=2,
+    )
+    return model, history.history
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--photos", action="append", default=[], help="folder of sharp photos to degrade")
+    parser.add_argument(
+        "--real", action="append", default=[], help="folder with sharp/, blurry/, partial/ sub-folders"
+    )
+    parser.add_argument("--masks", required=True, help="folder of blur masks (white = blurred)")
+    parser.add_argument("--no-skimage", action="store_true", help="do not use the photos inside scikit-image")
+    parser.add_argument("--out", default="model", help="where blur_model.keras and metadata.json go")
+    parser.add_argument("--examples", type=int, default=8000)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--width", type=int, default=16, help="network width (channels of its first layers)")
+    parser.add_argument("--seed", type=int, default=20261126)
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument(
+        "--cache", help="keep the generated examples in this .npz and reuse them on the next run"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    started = time.time()
+
+    sharp = [p for folder in args.photos for p in sources.list_photos(Path(folder)) if not p.held_out]
+    if not args.no_skimage:
+        sharp += [p for p in sources.skimage_photos() if not p.held_out]
+    real = [p for folder in args.real for p in sources.list_real_photos(Path(folder)) if not p.held_out]
+    masks = [str(p) for p in sources.list_masks(Path(args.masks)) if not sources.is_held_out(p.stem)]
+    log.info(
+        "training sources: %d sharp photos, %d real labelled photos, %d masks",
+        len(sharp),
+        len(real),
+        len(masks),
+    )
+
+    cache = Path(args.cache) if args.cache else None
+    if cache and cache.exists():
+        arrays = dict(np.load(cache))
+    else:
+        arrays = generate_training_set(sharp, real, masks, args.examples, args.seed, args.processes)
+        if cache:
+            np.savez(cache, **arrays)
+    generated = time.time()
+    log.info("generated %d examples in %.0f s", len(arrays["views"]), generated - started)
+    model, history = train_model(arrays, args.epochs, args.seed, args.width)
+    trained = time.time()
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(out / MODEL_FILE)
+    metadata = {
+        "version": datetime.now(UTC).strftime("blur-cnn-%Y%m%d-%H%M"),
+        "blur_types": list(BLUR_TYPES),
+        "outputs": {
+            "blurry": "probability the whole photo is blurry",
+            "blur_type": "softmax over blur_types",
+        },
+        "input": {
+            "views_per_photo": VIEWS_PER_PHOTO,
+            "view_size": VIEW_SIZE,
+            "detail_crops": DETAIL_CROPS,
+            "dtype": "uint8",
+        },
+        "working_scale": {
+            "long_side": WORKING_LONG_SIDE,
+            "resize_kernel": "cv2.INTER_AREA",
+            "kernel_id": WORKING_RESIZE_KERNEL,
+        },
+        "training": {
+            "command": "python -m training.train "
+            + " ".join(argv if argv is not None else __import__("sys").argv[1:]),
+            "seed": args.seed,
+            "examples": len(arrays["views"]),
+            "epochs": args.epochs,
+            "width": args.width,
+            "sharp_sources": len(sharp),
+            "real_photos": len(real),
+            "masks": len(masks),
+            "generate_seconds": round(generated - started),
+            "train_seconds": round(trained - generated),
+            "final": {k: round(float(v[-1]), 4) for k, v in history.items()},
+        },
+    }
+    (out / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+    log.info("wrote %s in %.0f s total", out, time.time() - started)
+
+
+if __name__ == "__main__":
+    main()
