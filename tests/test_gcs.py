@@ -1,0 +1,219 @@
+"""gs:// in and out against a real GCS-protocol server: gcp-storage-emulator on 127.0.0.1.
+
+The job reads photos, a manifest and the model from gs://, and writes its Parquet to gs:// (Beam's
+temporary files, then the batch copy + delete that finalizes them, all through the emulator's JSON API).
+The rows are read back from the emulator with google-cloud-storage, as a user of the bucket would.
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import skimage.data
+from apache_beam.internal.gcp import auth as beam_auth
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
+from PIL import Image
+
+from model import MODEL_DIR
+from pipeline import score
+from pipeline.inference import read_metadata
+from pipeline.rows import SCHEMA
+
+PROJECT = "test-project"
+BUCKET = "photos-under-test"
+EMULATOR = Path(sys.executable).with_name("gcp-storage-emulator")  # the venv's console script
+START_TIMEOUT_S = 30
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_until_serving(process: subprocess.Popen, url: str, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"gcp-storage-emulator exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/storage/v1/b?project={PROJECT}", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail(f"gcp-storage-emulator did not answer within {START_TIMEOUT_S} s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A running emulator; every GCS client in this process talks to it, anonymously."""
+    workdir = tmp_path_factory.mktemp("gcs")
+    log = workdir / "emulator.log"
+    url = f"http://127.0.0.1:{_free_port()}"
+    port = url.rsplit(":", 1)[1]
+    with open(log, "wb") as log_file, pytest.MonkeyPatch.context() as env:
+        process = subprocess.Popen(
+            [str(EMULATOR), "start", "--host=127.0.0.1", f"--port={port}", "--in-memory"],
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_until_serving(process, url, log)
+            env.setenv("STORAGE_EMULATOR_HOST", url)
+            env.setenv("GOOGLE_CLOUD_PROJECT", PROJECT)
+            # No real credentials may leak in, and google-auth must not probe the GCE metadata server.
+            env.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+            env.setenv("CLOUDSDK_CONFIG", str(workdir / "gcloud"))
+            env.setenv("NO_GCE_CHECK", "True")
+            # With no credentials Beam's gs:// file system ends up on an anonymous client anyway, but only
+            # after about 20 s of retried credential look-ups (once per process). Start from that outcome.
+            env.setattr(beam_auth._Credentials, "_credentials_init", True)
+            env.setattr(beam_auth._Credentials, "_credentials", None)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _jpeg(rgb: np.ndarray, quality: int = 92) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def _png(rgb: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _motion_blur(rgb: np.ndarray, length: int) -> np.ndarray:
+    kernel = np.zeros((length, length), np.float32)
+    kernel[length // 2, :] = 1.0 / length
+    return cv2.filter2D(rgb, -1, kernel)
+
+
+ASTRONAUT = skimage.data.astronaut()
+CHELSEA = skimage.data.chelsea()
+COFFEE = skimage.data.coffee()
+ROCKET = skimage.data.rocket()
+
+# Object name -> (bytes, expected status, (width, height) or the error's key words).
+PHOTOS: dict[str, tuple[bytes, str, object]] = {
+    "photos/astronaut.jpg": (_jpeg(ASTRONAUT), "ok", (512, 512)),
+    "photos/astronaut_gaussian.jpg": (_jpeg(cv2.GaussianBlur(ASTRONAUT, (0, 0), 4)), "ok", (512, 512)),
+    "photos/sub dir/chelsea café.png": (_png(CHELSEA), "ok", (451, 300)),
+    "photos/sub dir/coffee_motion.jpg": (_jpeg(_motion_blur(COFFEE, 15)), "ok", (600, 400)),
+    "photos/broken/truncated.jpg": (_jpeg(ROCKET)[:3000], "error", "truncated"),
+    "photos/broken/notes.jpg": (b"shopping list: milk, eggs\n", "error", "not an image"),
+    "other/rocket.jpg": (_jpeg(ROCKET), "ok", (640, 427)),  # outside the pattern: only the manifest lists it
+}
+MISSING = "photos/deleted-since-listing.jpg"  # listed in the manifest, not in the bucket
+MANIFEST = "\n".join(
+    [
+        "# photos listed elsewhere; one is also matched by the pattern, one no longer exists",
+        f"gs://{BUCKET}/other/rocket.jpg",
+        f"gs://{BUCKET}/photos/astronaut.jpg",
+        "",
+        f"gs://{BUCKET}/{MISSING}",
+    ]
+)
+OUTPUT_PREFIX = f"gs://{BUCKET}/scores/run1/blur"
+
+
+@pytest.fixture(scope="module")
+def bucket(emulator: str) -> storage.Bucket:
+    client = storage.Client(project=PROJECT, credentials=AnonymousCredentials())
+    bucket = client.create_bucket(BUCKET)
+    for name, (data, _, _) in PHOTOS.items():
+        bucket.blob(name).upload_from_string(data, content_type="application/octet-stream")
+    bucket.blob("lists/manifest.txt").upload_from_string(MANIFEST, content_type="text/plain")
+    for path in sorted(MODEL_DIR.glob("*.keras")) + sorted(MODEL_DIR.glob("*.json")):
+        bucket.blob(f"models/current/{path.name}").upload_from_filename(str(path))
+    return bucket
+
+
+@pytest.fixture(scope="module")
+def scored(bucket: storage.Bucket) -> tuple[object, list[dict], list[str]]:
+    """Run the job once, gs:// everywhere; return its summary, the rows read back, and the output objects."""
+    summary = score.run(
+        [
+            "--input",
+            f"gs://{BUCKET}/photos/**",
+            "--input_manifest",
+            f"gs://{BUCKET}/lists/manifest.txt",
+            "--model",
+            f"gs://{BUCKET}/models/current",
+            "--output",
+            OUTPUT_PREFIX,
+        ]
+    )
+    output_objects = sorted(blob.name for blob in bucket.list_blobs(prefix="scores/"))
+    tables = [
+        pq.read_table(io.BytesIO(bucket.blob(name).download_as_bytes()))
+        for name in output_objects
+        if name.endswith(".parquet")
+    ]
+    rows = pa.concat_tables(tables).to_pylist() if tables else []
+    return summary, rows, output_objects
+
+
+def test_one_row_per_file_pattern_and_manifest(scored) -> None:
+    summary, rows, _ = scored
+    uris = [row["uri"] for row in rows]
+    expected = {f"gs://{BUCKET}/{name}" for name in PHOTOS} | {f"gs://{BUCKET}/{MISSING}"}
+    assert sorted(uris) == sorted(expected)  # astronaut.jpg is matched and listed, yet has one row
+    assert (summary.files, summary.ok, summary.errors) == (8, 5, 3)
+
+
+def test_rows_of_good_and_broken_files(scored) -> None:
+    _, rows, _ = scored
+    by_name = {row["uri"].removeprefix(f"gs://{BUCKET}/"): row for row in rows}
+    for name, (_, status, expected) in PHOTOS.items():
+        row = by_name[name]
+        assert row["status"] == status, (name, row["error"])
+        if status == "ok":
+            assert row["error"] is None
+            assert (row["width"], row["height"]) == expected
+            assert 0.0 <= row["blur_probability"] <= 1.0
+        else:
+            assert expected in row["error"], (name, row["error"])
+            assert row["laplacian_var"] is None
+    assert by_name[MISSING]["status"] == "error"
+    assert by_name[MISSING]["error"] == "file not found"
+    sharp, blurred = by_name["photos/astronaut.jpg"], by_name["photos/astronaut_gaussian.jpg"]
+    assert blurred["laplacian_var"] < sharp["laplacian_var"] / 4
+
+
+def test_model_read_from_gs(scored) -> None:
+    _, rows, _ = scored
+    assert {row["model_version"] for row in rows} == {str(read_metadata(str(MODEL_DIR))["version"])}
+
+
+def test_output_is_finalized_snappy_parquet_with_the_contract_schema(scored, bucket) -> None:
+    _, _, output_objects = scored
+    # Only the final shards remain: Beam's temporary files were copied into place and deleted.
+    assert output_objects
+    assert all(name.startswith("scores/run1/blur-") and name.endswith(".parquet") for name in output_objects)
+    parquet = pq.ParquetFile(io.BytesIO(bucket.blob(output_objects[0]).download_as_bytes()))
+    assert parquet.schema_arrow.names == SCHEMA.names
+    assert parquet.metadata.row_group(0).column(0).compression == "SNAPPY"
