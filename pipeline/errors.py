@@ -1,0 +1,62 @@
+"""How one photo's failure becomes a row instead of a dead job: the per-photo step wrapper.
+
+Every per-photo step runs inside PerPhoto. A step that raises sends the photo to the FAILED output
+as a PhotoFailure (its URI and a reason a person understands); the job goes on with the others and
+writes the failure as a row with status "error", so no matched file is ever dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import apache_beam as beam
+
+METRICS_NAMESPACE = "blur_job"
+"""Namespace of the job's own Beam counters (files, ok, errors, blurry, model_loads)."""
+
+OK = "ok"
+"""Tag of a per-photo step's main output: (uri, result) pairs."""
+
+FAILED = "failed"
+"""Tag of a per-photo step's side output: PhotoFailure elements."""
+
+
+class PhotoFailure(NamedTuple):
+    """A photo that could not be scored, and why, in words for the output row."""
+
+    uri: str
+    reason: str
+
+
+def describe(error: BaseException) -> str:
+    """`Type: message` of an unexpected error; the type alone when there is no message."""
+    message = str(error).strip()
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+class PerPhoto(beam.DoFn):
+    """Applies `step` to the payload of a (uri, payload) element and emits (uri, result).
+
+    A bare URI (the output of the match step) is its own payload. When `step` raises, the photo
+    goes to the FAILED output with `reason(uri, error)`.
+    """
+
+    def __init__(self, step: Callable[[Any], Any], reason: Callable[[str, Exception], str]):
+        super().__init__()
+        self._step = step
+        self._reason = reason
+
+    def process(self, element: str | tuple[str, Any]):
+        uri, payload = (element, element) if isinstance(element, str) else element
+        try:
+            result = self._step(payload)
+        except Exception as error:  # any failure of one photo is that photo's row, never the job's end
+            yield beam.pvalue.TaggedOutput(FAILED, PhotoFailure(uri, self._reason(uri, error)))
+            return
+        yield uri, result
+
+
+def per_photo(step: Callable[[Any], Any], reason: Callable[[str, Exception], str]) -> beam.ParDo:
+    """A Beam step applying `step` to each photo; outputs OK: (uri, result), FAILED: PhotoFailure."""
+    return beam.ParDo(PerPhoto(step, reason)).with_outputs(FAILED, main=OK)

@@ -1,0 +1,51 @@
+"""Measure step: a decoded photo's sharpness score and the views the model looks at. Pure: no Beam.
+
+The Laplacian variance and the views come from pipeline.preprocess, the module training uses too, so
+the job and the training see the same pixels.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from pipeline.decode import DecodedPhoto
+from pipeline.preprocess import laplacian_var, model_views
+
+
+class MeasuredPhoto(NamedTuple):
+    """A decoded photo reduced to what the rest of the job needs; the working-scale pixels are dropped."""
+
+    width: int
+    height: int
+    format: str
+    laplacian_var: float
+    views: np.ndarray  # (VIEWS_PER_PHOTO, 200, 200, 3) uint8
+
+
+class PhotoFacts(NamedTuple):
+    """Per-photo facts carried as RunInference's key, so the model's output meets them without a join."""
+
+    uri: str
+    width: int
+    height: int
+    format: str
+    laplacian_var: float
+
+
+def measure_photo(photo: DecodedPhoto) -> MeasuredPhoto:
+    """Laplacian variance (at the working scale) and model views of a decoded photo."""
+    return MeasuredPhoto(
+        width=photo.width,
+        height=photo.height,
+        format=photo.format,
+        laplacian_var=laplacian_var(photo.rgb),
+        views=model_views(photo.rgb),
+    )
+
+
+def inference_example(uri: str, measured: MeasuredPhoto) -> tuple[PhotoFacts, np.ndarray]:
+    """The keyed example RunInference takes: (facts, views)."""
+    facts = PhotoFacts(uri, measured.width, measured.height, measured.format, measured.laplacian_var)
+    return facts, measured.views

@@ -1,0 +1,160 @@
+"""Score a photo collection for blur: the whole Beam job, top to bottom.
+
+    python -m pipeline.score --input 'photos/**' --output out/scores
+    python -m pipeline.score --input 'gs://bucket/**' --output gs://bucket/blur/scores \\
+        --runner DataflowRunner --project P --region R --temp_location gs://bucket/tmp --setup_file ./setup.py
+
+Every matched file gets exactly one row (see pipeline.rows for the columns): a photo that cannot be
+read, decoded or scored gets a row with status "error" and the reason, and the job goes on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import apache_beam as beam
+from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
+from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
+
+from model import MODEL_DIR
+from pipeline import rows
+from pipeline.decode import DecodeError, decode_photo
+from pipeline.errors import FAILED, OK, PhotoFailure, describe, per_photo
+from pipeline.inference import BlurModelHandler, BlurPrediction, read_metadata
+from pipeline.match import MatchPhotos
+from pipeline.measure import PhotoFacts, inference_example, measure_photo
+from pipeline.read import read_bytes, read_failure_reason
+from pipeline.summary import RunSummary, count_row, summarize
+from pipeline.write import WriteRows
+
+
+def parse_job_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    """The job's own flags, and the rest (Beam's pipeline options) untouched."""
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.score",
+        description=__doc__,
+        allow_abbrev=False,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="files to score, local or gs://; `*` within a folder, `**` across folders; repeatable",
+    )
+    parser.add_argument("--input_manifest", metavar="FILE", help="a file listing one URI per line")
+    parser.add_argument(
+        "--output", required=True, metavar="PREFIX", help="Parquet files go to PREFIX-*.parquet"
+    )
+    parser.add_argument(
+        "--model",
+        default=str(MODEL_DIR),
+        metavar="DIR",
+        help="model folder, local or gs:// (default: the shipped model/)",
+    )
+    parser.add_argument(
+        "--laplacian_threshold",
+        type=float,
+        default=100.0,
+        help="laplacian_blurry is laplacian_var below this (default 100, at the 1000 px working scale)",
+    )
+    parser.add_argument(
+        "--blur_threshold",
+        type=float,
+        default=0.5,
+        help="blurry is blur_probability at or above this (default 0.5)",
+    )
+    job_args, beam_args = parser.parse_known_args(argv)
+    if not job_args.input and not job_args.input_manifest:
+        parser.error("give at least one --input PATTERN or an --input_manifest FILE")
+    return job_args, beam_args
+
+
+def decode_failure_reason(uri: str, error: Exception) -> str:
+    return str(error) if isinstance(error, DecodeError) else f"cannot decode file ({describe(error)})"
+
+
+def measure_failure_reason(uri: str, error: Exception) -> str:
+    return f"cannot measure photo ({describe(error)})"
+
+
+def inference_failures(failed_batch: tuple) -> list[PhotoFailure]:
+    """Every photo of a batch the model failed on, from RunInference's dead-letter element
+    (batch of (facts, views), (exception type, repr, traceback))."""
+    batch, (_, error_repr, _) = failed_batch
+    return [PhotoFailure(facts.uri, f"model inference failed ({error_repr})") for facts, _ in batch]
+
+
+def run(argv: Sequence[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> RunSummary | None:
+    """Build and run the job; return its summary (None for a Dataflow --dry_run, which scores nothing)."""
+    job, beam_args = parse_job_args(argv)
+    options = PipelineOptions(beam_args)
+    pipeline = test_pipeline or beam.Pipeline(options=options)
+    model_version = str(read_metadata(job.model)["version"])
+    model = KeyedModelHandler(BlurModelHandler(job.model))
+
+    def ok_row(facts: PhotoFacts, prediction: BlurPrediction) -> dict:
+        return rows.ok_row(
+            facts,
+            prediction,
+            laplacian_threshold=job.laplacian_threshold,
+            blur_threshold=job.blur_threshold,
+            scored_at=datetime.now(UTC),
+        )
+
+    def error_row(failure: PhotoFailure) -> dict:
+        return rows.error_row(failure, model_version=model_version, scored_at=datetime.now(UTC))
+
+    uris = (
+        pipeline
+        | "MatchFiles" >> MatchPhotos(job.input, job.input_manifest)
+        # Matching yields all files from one worker; a shuffle lets the runner spread them out.
+        | "Reshuffle" >> beam.Reshuffle()
+    )
+    read = uris | "ReadBytes" >> per_photo(read_bytes, read_failure_reason)
+    decoded = read[OK] | "Decode" >> per_photo(decode_photo, decode_failure_reason)
+    measured = decoded[OK] | "Laplacian+Views" >> per_photo(measure_photo, measure_failure_reason)
+    predictions, failed_inference = (
+        measured[OK]
+        | "KeyByFacts" >> beam.MapTuple(inference_example)
+        | "RunInference" >> RunInference(model).with_exception_handling()
+    )
+    ok_rows = predictions | "OkRows" >> beam.MapTuple(ok_row)
+    error_rows = (
+        (
+            read[FAILED],
+            decoded[FAILED],
+            measured[FAILED],
+            failed_inference.failed_inferences | "InferenceFailures" >> beam.FlatMap(inference_failures),
+        )
+        | "AllFailures" >> beam.Flatten()
+        | "ErrorRows" >> beam.Map(error_row)
+    )
+    _ = (
+        (ok_rows, error_rows)
+        | "AllRows" >> beam.Flatten()
+        | "CountRows" >> beam.Map(count_row)
+        | "WriteParquet" >> WriteRows(job.output)
+    )
+
+    result = pipeline.run()
+    result.wait_until_finish()
+    if pipeline.options.view_as(TestOptions).dry_run:
+        return None
+    return summarize(result, job.output)
+
+
+def main() -> None:
+    # Beam's own INFO lines drown the job's; keep the job's (model loads, fallbacks) and Beam's warnings.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pipeline").setLevel(logging.INFO)
+    summary = run()
+    print(summary if summary is not None else "dry run: the job description was built, nothing was scored")
+
+
+if __name__ == "__main__":
+    main()
