@@ -33,7 +33,7 @@ setup(
     description="A Beam job that finds blurry photos in folders and Cloud Storage buckets.",
     python_requires=">=3.11",
     packages=["pipeline", "model"],
-    package_data={"model": ["*.keras", "*.json"]},
+    package_data={"model": ["blur_model.keras", "metadata.json"]},  # not the evaluation report
     install_requires=read_requirements("requirements.txt"),
     extras_require={"dev": read_requirements("requirements-dev.txt")},
 )
