@@ -3,10 +3,27 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers
 
 from pipeline.labels import BLUR_TYPES
 from pipeline.preprocess import VIEW_SIZE, VIEWS_PER_PHOTO
+
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+_EDGE_FILTERS = (
+    np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], np.float32),  # Laplacian
+    np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float32) / 4,  # Sobel x
+    np.array([[-1, -2, -1], [0, 0, 0], [1, 2, 1]], np.float32) / 4,  # Sobel y
+)
+
+
+def _edge_filter_bank() -> np.ndarray:
+    """(3, 3, 3 colours, 2 x filters) kernel: each edge filter on the luma, with + and - signs."""
+    bank = np.zeros((3, 3, 3, 2 * len(_EDGE_FILTERS)), np.float32)
+    for index, kernel in enumerate(_EDGE_FILTERS):
+        for sign_index, sign in enumerate((1.0, -1.0)):
+            bank[:, :, :, 2 * index + sign_index] = sign * kernel[:, :, None] * _LUMA[None, None, :]
+    return bank
 
 
 def build_view_encoder(width: int = 16) -> keras.Model:
@@ -17,6 +34,14 @@ def build_view_encoder(width: int = 16) -> keras.Model:
     # Per-view contrast normalisation, so fog and dim scenes look as contrasty as any other; the epsilon
     # (a standard deviation of about 8 grey levels) keeps flat sky and noise from being blown up into edges.
     x = layers.LayerNormalization(axis=[1, 2, 3], center=False, scale=False, epsilon=1e-3)(x)
+    # A fixed bank of edge filters on the luma (Laplacian, Sobel x and y, each split into its positive
+    # and negative part) handed to the network beside the colours: blur is the absence of steep edges,
+    # and with those edges given, the small network learns in a fraction of the steps.
+    edges = layers.Conv2D(
+        2 * len(_EDGE_FILTERS), 3, padding="same", use_bias=False, trainable=False, name="edges"
+    )
+    x = layers.Concatenate()([x, layers.ReLU()(edges(x))])
+    edges.set_weights([_edge_filter_bank()])
     # Every layer strides: a 3x3 filter evaluated at every other pixel still sees every pixel, so the
     # sharpest edge survives, at a quarter of the cost of a full-resolution first layer.
     x = layers.Conv2D(width, 3, strides=2, padding="same", activation="relu")(x)
