@@ -1,0 +1,1 @@
+"""Benchmark harness for the blur job (not shipped to workers): `python -m bench.run_bench`."""
