@@ -121,3 +121,12 @@ def test_in_a_pipeline_the_model_loads_once_and_failed_batches_become_failures(p
     result.wait_until_finish()
     loads = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE).with_name("model_loads"))
     assert sum(counter.committed for counter in loads["counters"]) == 1
+
+
+def test_batches_are_padded_to_a_few_sizes_so_worker_memory_stays_bounded():
+    from pipeline.inference import pad_to_bucket
+
+    sizes = {len(pad_to_bucket(np.ones((n, 1, 2, 2, 3), np.uint8))) for n in range(1, 65)}
+    assert sizes == {8, 16, 32, 64}
+    padded = pad_to_bucket(np.full((5, 1, 2, 2, 3), 7, np.uint8))
+    assert (padded[:5] == 7).all() and (padded[5:] == 0).all()
