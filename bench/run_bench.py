@@ -618,7 +618,7 @@ def _cell(value: float | None, digits: int = 1) -> str:
 
 
 def markdown(result: dict) -> str:
-    """The figures as Markdown tables, for bench/PERFORMANCE.md and the README."""
+    """The figures as Markdown tables, for the README."""
     lines = []
     systems = result.get("systems")
     if systems:
