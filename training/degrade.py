@@ -116,16 +116,6 @@ def add_haze(rgb: np.ndarray, amount: float, rng: np.random.Generator) -> np.nda
     return np.clip(hazy + 0.5, 0, 255).astype(np.uint8)
 
 
-def jpeg_roundtrip(rgb: np.ndarray, quality: int) -> np.ndarray:
-    """Encode as a JPEG of the given quality and decode it again, as a phone saving the photo would."""
-    ok, encoded = cv2.imencode(
-        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
-    )
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
-    return cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-
-
 def demo_degradations(rgb: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """One clearly visible example of each blur kind, scaled to the photo's size (for the demo folder)."""
     scale = max(rgb.shape[:2]) / 1000.0

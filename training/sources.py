@@ -14,8 +14,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pipeline.decode import decode_photo
-
 HELD_OUT_PERCENT = 20
 LOW_DETAIL_SHARP = ("plasma_ColdRipple", "plasma_DarkestHour", "plasma_Kite", "plasma_summer_1am")
 """Sharp photos of fog, plain sky and a dusk gradient: the classic false alarms of sharpness scores."""
@@ -102,15 +100,6 @@ def load_rgb(photo: Photo, max_long_side: int | None = None) -> np.ndarray:
         size = (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale))
         rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
     return rgb
-
-
-def load_working_scale(photo: Photo) -> np.ndarray:
-    """The photo as the job sees it: decoded from its bytes by the job's own decoder."""
-    if photo.path.startswith("skimage:"):
-        from pipeline.preprocess import to_working_scale
-
-        return to_working_scale(load_rgb(photo))
-    return decode_photo(Path(photo.path).read_bytes()).rgb
 
 
 BOKEH_BLURRED_FRACTION = (0.3, 0.85)
