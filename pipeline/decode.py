@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import pillow_heif
+import pyarrow as pa
 from PIL import Image, UnidentifiedImageError
 from PIL.JpegImagePlugin import JpegImageFile
 
@@ -265,7 +266,21 @@ def _to_rgb(image: Image.Image) -> np.ndarray:
         rgba = image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(white, rgba)
-    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return _rgb_array(image if image.mode == "RGB" else image.convert("RGB"))
+
+
+def _rgb_array(image: Image.Image) -> np.ndarray:
+    """An RGB Pillow image as an (h, w, 3) uint8 array.
+
+    Why not np.asarray(image): it copies the pixels through a bytes object, 5 ms of a 12 MP photo's 35 ms
+    decode. Pillow's Arrow export hands over its own RGBX buffer without a copy, and one OpenCV pass packs
+    it to RGB. Pillow can only export an image held in one memory block; larger ones take the slow way.
+    """
+    try:
+        rgbx = pa.array(image).values.to_numpy(zero_copy_only=True)
+    except (ValueError, pa.ArrowException):
+        return np.asarray(image, dtype=np.uint8)
+    return cv2.cvtColor(rgbx.reshape(image.height, image.width, 4), cv2.COLOR_RGBA2RGB)
 
 
 def _failure_reason(image_format: str, error: BaseException) -> str:

@@ -11,7 +11,7 @@ from typing import NamedTuple
 import numpy as np
 
 from pipeline.decode import DecodedPhoto
-from pipeline.preprocess import laplacian_var, model_views
+from pipeline.preprocess import sharpness_and_views
 
 
 class MeasuredPhoto(NamedTuple):
@@ -36,13 +36,8 @@ class PhotoFacts(NamedTuple):
 
 def measure_photo(photo: DecodedPhoto) -> MeasuredPhoto:
     """Laplacian variance (at the working scale) and model views of a decoded photo."""
-    return MeasuredPhoto(
-        width=photo.width,
-        height=photo.height,
-        format=photo.format,
-        laplacian_var=laplacian_var(photo.rgb),
-        views=model_views(photo.rgb),
-    )
+    sharpness, views = sharpness_and_views(photo.rgb)
+    return MeasuredPhoto(photo.width, photo.height, photo.format, laplacian_var=sharpness, views=views)
 
 
 def inference_example(uri: str, measured: MeasuredPhoto) -> tuple[PhotoFacts, np.ndarray]:

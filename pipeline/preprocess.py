@@ -52,14 +52,20 @@ def to_gray(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
 
 
-def laplacian_var(rgb: np.ndarray) -> float:
+def gray_laplacian(rgb: np.ndarray) -> np.ndarray:
+    """3x3 Laplacian of the image's gray levels, int16 (exact: it fits 8-bit input)."""
+    return cv2.Laplacian(to_gray(rgb), cv2.CV_16S)
+
+
+def laplacian_var(rgb: np.ndarray, laplacian: np.ndarray | None = None) -> float:
     """Variance of the 3x3 Laplacian of the image's gray levels (0-255 scale); higher means more fine detail.
 
-    Call it on a working-scale image: only there is the value comparable between photos.
+    Call it on a working-scale image: only there is the value comparable between photos. `laplacian`,
+    if given, is gray_laplacian(rgb), already computed.
     """
-    # The 3x3 Laplacian of 8-bit values fits int16 exactly; meanStdDev accumulates in float64. Same value
-    # as numpy's var of a float64 Laplacian (to 1e-12), about 6x faster.
-    _, std = cv2.meanStdDev(cv2.Laplacian(to_gray(rgb), cv2.CV_16S))
+    # meanStdDev accumulates in float64: the same value as numpy's var of a float64 Laplacian (to
+    # 1e-12), about 6x faster.
+    _, std = cv2.meanStdDev(gray_laplacian(rgb) if laplacian is None else laplacian)
     return float(std[0, 0]) ** 2
 
 
@@ -75,12 +81,13 @@ def _pad_to_view(rgb: np.ndarray) -> np.ndarray:
     return cv2.copyMakeBorder(rgb, top, pad_h - top, left, pad_w - left, border)
 
 
-def crop_origins(rgb: np.ndarray) -> list[tuple[int, int]]:
+def crop_origins(rgb: np.ndarray, laplacian: np.ndarray | None = None) -> list[tuple[int, int]]:
     """Top-left corners (y, x) of the crops in model_views: the DETAIL_CROPS windows with the most
-    Laplacian energy (overlapping each other by at most half a view), then the window of median energy."""
+    Laplacian energy (overlapping each other by at most half a view), then the window of median energy.
+    `laplacian`, if given, is gray_laplacian(rgb), already computed."""
     height, width = rgb.shape[:2]
-    energy = np.abs(cv2.Laplacian(to_gray(rgb), cv2.CV_32F))
-    window_sum = cv2.integral(energy)  # (h+1, w+1) summed-area table
+    energy = np.abs(gray_laplacian(rgb) if laplacian is None else laplacian).astype(np.float32)
+    window_sum = cv2.integral(energy)  # (h+1, w+1) summed-area table, float64
     ys = np.unique(np.r_[np.arange(0, height - VIEW_SIZE + 1, _CROP_STRIDE), height - VIEW_SIZE])
     xs = np.unique(np.r_[np.arange(0, width - VIEW_SIZE + 1, _CROP_STRIDE), width - VIEW_SIZE])
     yy, xx = np.meshgrid(ys, xs, indexing="ij")
@@ -106,11 +113,12 @@ def crop_origins(rgb: np.ndarray) -> list[tuple[int, int]]:
     return chosen
 
 
-def model_views(rgb: np.ndarray) -> np.ndarray:
+def model_views(rgb: np.ndarray, laplacian: np.ndarray | None = None) -> np.ndarray:
     """The VIEWS_PER_PHOTO views of a working-scale RGB uint8 photo the network sees, (V, 200, 200, 3) uint8.
 
     View 0 is the whole frame squeezed to 200x200 (global context: is the background blurred?); the
     others are 200x200 crops at the working scale, where blur is still visible, taken by crop_origins.
+    `laplacian`, if given, is gray_laplacian(rgb), already computed.
     """
     whole = cv2.resize(
         rgb,
@@ -118,5 +126,12 @@ def model_views(rgb: np.ndarray) -> np.ndarray:
         interpolation=cv2.INTER_AREA if min(rgb.shape[:2]) >= VIEW_SIZE else cv2.INTER_LINEAR,
     )
     padded = _pad_to_view(rgb)
-    crops = [padded[y : y + VIEW_SIZE, x : x + VIEW_SIZE] for y, x in crop_origins(padded)]
+    origins = crop_origins(padded, laplacian if padded is rgb else None)
+    crops = [padded[y : y + VIEW_SIZE, x : x + VIEW_SIZE] for y, x in origins]
     return np.ascontiguousarray(np.stack([whole, *crops]))
+
+
+def sharpness_and_views(rgb: np.ndarray) -> tuple[float, np.ndarray]:
+    """laplacian_var and model_views of a working-scale photo, computing its gray Laplacian once."""
+    laplacian = gray_laplacian(rgb)
+    return laplacian_var(rgb, laplacian), model_views(rgb, laplacian)

@@ -124,9 +124,10 @@ def test_in_a_pipeline_the_model_loads_once_and_failed_batches_become_failures(p
 
 
 def test_batches_are_padded_to_a_few_sizes_so_worker_memory_stays_bounded():
-    from pipeline.inference import pad_to_bucket
+    from pipeline.inference import stack_padded
 
-    sizes = {len(pad_to_bucket(np.ones((n, 1, 2, 2, 3), np.uint8))) for n in range(1, 65)}
-    assert sizes == {8, 16, 32, 64}
-    padded = pad_to_bucket(np.full((5, 1, 2, 2, 3), 7, np.uint8))
-    assert (padded[:5] == 7).all() and (padded[5:] == 0).all()
+    sizes = {len(stack_padded([np.ones((1, 2, 2, 3), np.uint8)] * n)) for n in range(1, 65)}
+    assert sizes == {8, 16, 24, 32, 40, 48, 56, 64}
+    padded = stack_padded([np.full((1, 2, 2, 3), value, np.uint8) for value in range(1, 6)])
+    assert padded.shape == (8, 1, 2, 2, 3)
+    assert [int(photo.max()) for photo in padded] == [1, 2, 3, 4, 5, 0, 0, 0]
