@@ -102,6 +102,8 @@ def load_blur_model(model_dir: str) -> LoadedBlurModel:
     import keras  # heavy: imported only where the model is used
     import tensorflow as tf
 
+    from model import layers as _registers_the_models_own_layers  # noqa: F401  (load_model looks them up)
+
     started = time.perf_counter()
     local = local_model_dir(model_dir)
     model = keras.saving.load_model(os.path.join(local, MODEL_FILE), compile=False)

@@ -18,7 +18,7 @@ from PIL import Image
 
 from pipeline.decode import decode_photo
 from pipeline.labels import BLUR_TYPES, KEEP_TYPES
-from pipeline.preprocess import WORKING_LONG_SIDE, laplacian_var, model_views
+from pipeline.preprocess import WORKING_LONG_SIDE, sharpness_and_views
 from training import degrade
 
 SYNTHETIC_TYPE_SHARE = {
@@ -162,11 +162,12 @@ class Example:
 def example_from_jpeg(data: bytes, blurry: int, blur_type: int, source: str, detail: str = "") -> Example:
     """Decode JPEG bytes with the job's decoder and cut the job's views."""
     photo = decode_photo(data)
+    sharpness, views = sharpness_and_views(photo.rgb)
     return Example(
-        views=model_views(photo.rgb),
+        views=views,
         blurry=blurry,
         blur_type=blur_type,
-        laplacian_var=laplacian_var(photo.rgb),
+        laplacian_var=sharpness,
         long_side=max(photo.width, photo.height),
         source=source,
         detail=detail,

