@@ -16,7 +16,14 @@ from apache_beam.testing.util import assert_that
 from model import MODEL_DIR
 from pipeline.decode import DecodedPhoto
 from pipeline.errors import METRICS_NAMESPACE
-from pipeline.inference import METADATA_FILE, MODEL_FILE, BlurModelHandler, read_metadata
+from pipeline.inference import (
+    BATCH_SIZE,
+    METADATA_FILE,
+    MODEL_FILE,
+    BlurModelHandler,
+    read_metadata,
+    stack_padded,
+)
 from pipeline.labels import BLUR_TYPES
 from pipeline.measure import PhotoFacts, measure_photo
 from pipeline.preprocess import VIEW_SIZE, VIEWS_PER_PHOTO
@@ -63,7 +70,7 @@ def test_batches_of_any_size_share_one_graph(handler, loaded, photo_views) -> No
 
 def test_batching_is_bounded(handler) -> None:
     kwargs = handler.batch_elements_kwargs()
-    assert (kwargs["min_batch_size"], kwargs["max_batch_size"]) == (8, 64)
+    assert (kwargs["min_batch_size"], kwargs["max_batch_size"]) == (BATCH_SIZE, BATCH_SIZE)
     # No max_batch_duration_secs: it would make BatchElements stateful (a shuffle of every photo's views).
     assert "max_batch_duration_secs" not in kwargs
 
@@ -123,11 +130,10 @@ def test_in_a_pipeline_the_model_loads_once_and_failed_batches_become_failures(p
     assert sum(counter.committed for counter in loads["counters"]) == 1
 
 
-def test_batches_are_padded_to_a_few_sizes_so_worker_memory_stays_bounded():
-    from pipeline.inference import stack_padded
-
-    sizes = {len(stack_padded([np.ones((1, 2, 2, 3), np.uint8)] * n)) for n in range(1, 65)}
-    assert sizes == {8, 16, 24, 32, 40, 48, 56, 64}
-    padded = stack_padded([np.full((1, 2, 2, 3), value, np.uint8) for value in range(1, 6)])
+def test_batches_are_padded_to_one_size_so_worker_memory_stays_flat():
+    sizes = {len(stack_padded([np.ones((1, 2, 2, 3), np.uint8)] * n, BATCH_SIZE)) for n in range(1, 33)}
+    assert sizes == {BATCH_SIZE}
+    padded = stack_padded([np.full((1, 2, 2, 3), value, np.uint8) for value in range(1, 6)], 8)
     assert padded.shape == (8, 1, 2, 2, 3)
     assert [int(photo.max()) for photo in padded] == [1, 2, 3, 4, 5, 0, 0, 0]
+    assert len(stack_padded([padded[0]] * 9, 8)) == 16
