@@ -135,7 +135,7 @@ BATCH_SIZE = 32
 batch is smaller), and that one is padded to it: TensorFlow and oneDNN keep buffers for every input
 shape they see, so one shape keeps a worker's memory flat. Measured: batches of 8-64 photos, all
 sizes, grew a worker by 518 MB over 114 sizes; padding to multiples of 8 still let peaks swing by
-1 GB between runs. Per photo, the model costs the same from 16 photos a batch up."""
+1 GB between runs, and adaptive sizes ran the 10,000-file scale benchmark at 83 images/s, this at 110."""
 
 
 def stack_padded(batch: Sequence[np.ndarray], step: int) -> np.ndarray:
