@@ -1034,15 +1034,8 @@ QUICK_PLAN = Plan(
 )
 
 
-def held_out_sources(photo_folders: Sequence[str], use_skimage: bool) -> list[sources.Photo]:
-    photos = [p for folder in photo_folders for p in sources.list_photos(Path(folder)) if p.held_out]
-    if use_skimage:
-        photos += [p for p in sources.skimage_photos() if p.held_out]
-    return photos
-
-
-def held_out_real(real_folders: Sequence[str], max_per_label: int | None) -> list[sources.Photo]:
-    photos = [p for folder in real_folders for p in sources.list_real_photos(Path(folder)) if p.held_out]
+def first_per_label(photos: list[sources.Photo], max_per_label: int | None) -> list[sources.Photo]:
+    """At most max_per_label photos of each label (all when None), in their order."""
     if max_per_label is None:
         return photos
     by_label: dict[str, list[sources.Photo]] = {}
@@ -1136,9 +1129,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     started = time.time()
     plan = QUICK_PLAN if args.quick else Plan(large_per_source=args.large_per_source)
 
-    synthetic_sources = held_out_sources(args.photos, not args.no_skimage)[: plan.max_sources]
-    real_photos = held_out_real(args.real, plan.max_real_per_label)
-    masks = [str(p) for p in sources.list_masks(Path(args.masks)) if sources.is_held_out(p.stem)]
+    sharp, real, masks = sources.split_side(
+        args.photos, args.real, args.masks, held_out=True, use_skimage=not args.no_skimage
+    )
+    synthetic_sources = sharp[: plan.max_sources]
+    real_photos = first_per_label(real, plan.max_real_per_label)
     if not synthetic_sources:
         raise SystemExit("no held-out sharp photos in --photos")
     log.info(

@@ -8,6 +8,7 @@ bokeh photos are always held out, because they are what the evaluation must chec
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,3 +117,21 @@ def list_masks(folder: Path) -> list[Path]:
         if low <= blurred <= high:
             masks.append(path)
     return masks
+
+
+def split_side(
+    photo_folders: Sequence[str],
+    real_folders: Sequence[str],
+    masks_folder: str,
+    *,
+    held_out: bool,
+    use_skimage: bool = True,
+) -> tuple[list[Photo], list[Photo], list[str]]:
+    """One side of the split, the same way for training (held_out=False) and evaluation (True): the
+    sharp photos to degrade (with scikit-image's), the real labelled photos, and the blur mask paths."""
+    sharp = [p for folder in photo_folders for p in list_photos(Path(folder)) if p.held_out == held_out]
+    if use_skimage:
+        sharp += [p for p in skimage_photos() if p.held_out == held_out]
+    real = [p for folder in real_folders for p in list_real_photos(Path(folder)) if p.held_out == held_out]
+    masks = [str(p) for p in list_masks(Path(masks_folder)) if is_held_out(p.stem) == held_out]
+    return sharp, real, masks

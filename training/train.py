@@ -231,11 +231,9 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     started = time.time()
 
-    sharp = [p for folder in args.photos for p in sources.list_photos(Path(folder)) if not p.held_out]
-    if not args.no_skimage:
-        sharp += [p for p in sources.skimage_photos() if not p.held_out]
-    real = [p for folder in args.real for p in sources.list_real_photos(Path(folder)) if not p.held_out]
-    masks = [str(p) for p in sources.list_masks(Path(args.masks)) if not sources.is_held_out(p.stem)]
+    sharp, real, masks = sources.split_side(
+        args.photos, args.real, args.masks, held_out=False, use_skimage=not args.no_skimage
+    )
     log.info(
         "training sources: %d sharp photos, %d real labelled photos, %d masks",
         len(sharp),
