@@ -16,7 +16,6 @@ import os
 import time
 
 import cv2
-import numpy as np
 
 from model import MODEL_DIR
 from pipeline.decode import decode_photo
@@ -39,7 +38,7 @@ def main() -> None:
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    from pipeline.inference import load_blur_model
+    from pipeline.inference import load_blur_model, stack_padded
 
     model = load_blur_model(args.model)
 
@@ -57,10 +56,11 @@ def main() -> None:
         spent["read"] += read - started
         spent["decode"] += decoded - read
         spent["measure"] += measured - decoded
-    model.predict(np.stack(views[: args.batch]))  # the first call builds the graph: not a photo's cost
+    # Batches as the job makes them (pipeline.inference: the last one padded to the batch size).
+    model.predict(stack_padded(views[: args.batch], args.batch))  # builds the graph: not a photo's cost
     for start in range(0, len(views), args.batch):
         started = time.process_time()
-        blurry, _ = model.predict(np.stack(views[start : start + args.batch]))
+        blurry, _ = model.predict(stack_padded(views[start : start + args.batch], args.batch))
         blurry.numpy()
         spent["infer"] += time.process_time() - started
     per_photo = {stage: round(seconds * 1000 / len(paths), 2) for stage, seconds in spent.items()}
