@@ -26,7 +26,7 @@ import pyarrow as pa
 from PIL import Image, UnidentifiedImageError
 from PIL.JpegImagePlugin import JpegImageFile
 
-from pipeline.preprocess import to_working_scale, working_size
+from pipeline.preprocess import CROP_SLACK, to_working_scale, working_size
 
 pillow_heif.register_heif_opener()
 Image.init()
@@ -93,10 +93,6 @@ class DecodedPhoto:
     format: str
 
 
-CROP_SLACK = 1.03
-"""An image at most this much larger than its working size is centre-cropped to it, not resampled."""
-
-
 @dataclass(frozen=True)
 class ReducedPhoto:
     """A photo decoded and reduced by `factor`, the step before the working scale (see decode_reduced)."""
@@ -117,7 +113,7 @@ def decode_photo(data: bytes) -> DecodedPhoto:
     """
     reduced = decode_reduced(data)
     return DecodedPhoto(
-        rgb=_crop_or_resize_to_working_scale(reduced.rgb),
+        rgb=to_working_scale(reduced.rgb),
         width=reduced.width,
         height=reduced.height,
         format=reduced.format,
@@ -217,17 +213,6 @@ def _box_reduce(rgb: np.ndarray, factor: int) -> np.ndarray:
     height, width = rgb.shape[0] // factor, rgb.shape[1] // factor
     whole_blocks = rgb[: height * factor, : width * factor]
     return cv2.resize(whole_blocks, (width, height), interpolation=cv2.INTER_AREA)
-
-
-def _crop_or_resize_to_working_scale(rgb: np.ndarray) -> np.ndarray:
-    """preprocess.to_working_scale, except that an image within CROP_SLACK of its working size is
-    centre-cropped to it instead of resampled (see reduction_factor for why)."""
-    height, width = rgb.shape[:2]
-    target_width, target_height = working_size(width, height)
-    if max(width, height) <= CROP_SLACK * max(target_width, target_height):
-        top, left = (height - target_height) // 2, (width - target_width) // 2
-        return np.ascontiguousarray(rgb[top : top + target_height, left : left + target_width])
-    return to_working_scale(rgb)
 
 
 def _exif_orientation(image: Image.Image) -> int:

@@ -38,13 +38,23 @@ def working_size(width: int, height: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+CROP_SLACK = 1.03
+"""An image at most this much larger than its working size is centre-cropped to it, not resampled: a
+resize by a factor just above 1 moves most pixels by a fraction of a pixel, a 2-tap average that blurs
+(see pipeline.decode.reduction_factor, which reduces large photos to land within this slack)."""
+
+
 def to_working_scale(rgb: np.ndarray) -> np.ndarray:
-    """Shrink an RGB (or gray) image to the working scale with the fixed kernel; small images are kept."""
+    """Bring an RGB (or gray) image to the working scale: small images are kept, those within CROP_SLACK
+    of their working size are centre-cropped to it, larger ones shrunk with the fixed kernel."""
     height, width = rgb.shape[:2]
-    target = working_size(width, height)
-    if target == (width, height):
+    target_width, target_height = working_size(width, height)
+    if (target_width, target_height) == (width, height):
         return rgb
-    return cv2.resize(rgb, target, interpolation=WORKING_RESIZE_KERNEL)
+    if max(width, height) <= CROP_SLACK * max(target_width, target_height):
+        top, left = (height - target_height) // 2, (width - target_width) // 2
+        return np.ascontiguousarray(rgb[top : top + target_height, left : left + target_width])
+    return cv2.resize(rgb, (target_width, target_height), interpolation=WORKING_RESIZE_KERNEL)
 
 
 def to_gray(rgb: np.ndarray) -> np.ndarray:

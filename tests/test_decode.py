@@ -28,14 +28,13 @@ from awkward_files import (
 from PIL import Image, ImageFile, ImageOps
 
 from pipeline.decode import (
-    CROP_SLACK,
     DecodedPhoto,
     DecodeError,
     decode_photo,
     decode_reduced,
     reduction_factor,
 )
-from pipeline.preprocess import WORKING_LONG_SIDE, laplacian_var, working_size
+from pipeline.preprocess import CROP_SLACK, WORKING_LONG_SIDE, laplacian_var, working_size
 
 # Pillow warns about files between 1x and 2x its pixel limit and about broken EXIF blocks; both are
 # expected here, and what the tests check is the decoder's answer.
