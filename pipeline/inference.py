@@ -13,6 +13,7 @@ and the steps before inference do not pay for it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -20,7 +21,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -82,19 +83,22 @@ def read_metadata(model_dir: str) -> dict[str, Any]:
         return json.loads(stream.read().decode("utf-8"))
 
 
-def local_model_dir(model_dir: str) -> str:
-    """A local folder holding the model files: `model_dir` itself, or for gs:// (or any remote file
-    system) a new temporary folder the two files are copied into, since Keras reads local files only."""
+@contextlib.contextmanager
+def local_model_dir(model_dir: str) -> Iterator[str]:
+    """A local folder holding the model files while the block runs: `model_dir` itself, or for gs:// (or
+    any remote file system) a temporary folder the two files are copied into, since Keras reads local
+    files only; it is deleted afterwards (the loaded model lives in memory)."""
     if FileSystems.get_scheme(str(model_dir)) in (None, "file"):
-        return str(model_dir)
-    local = tempfile.mkdtemp(prefix="blur_model_")
-    for name in (MODEL_FILE, METADATA_FILE):
-        source = FileSystems.open(
-            _model_path(model_dir, name), compression_type=CompressionTypes.UNCOMPRESSED
-        )
-        with source, open(os.path.join(local, name), "wb") as target:
-            shutil.copyfileobj(source, target, length=1 << 20)
-    return local
+        yield str(model_dir)
+        return
+    with tempfile.TemporaryDirectory(prefix="blur_model_") as local:
+        for name in (MODEL_FILE, METADATA_FILE):
+            source = FileSystems.open(
+                _model_path(model_dir, name), compression_type=CompressionTypes.UNCOMPRESSED
+            )
+            with source, open(os.path.join(local, name), "wb") as target:
+                shutil.copyfileobj(source, target, length=1 << 20)
+        yield local
 
 
 def load_blur_model(model_dir: str) -> LoadedBlurModel:
@@ -105,10 +109,10 @@ def load_blur_model(model_dir: str) -> LoadedBlurModel:
     from model import layers as _registers_the_models_own_layers  # noqa: F401  (load_model looks them up)
 
     started = time.perf_counter()
-    local = local_model_dir(model_dir)
-    model = keras.saving.load_model(os.path.join(local, MODEL_FILE), compile=False)
-    with open(os.path.join(local, METADATA_FILE), encoding="utf-8") as file:
-        metadata = json.load(file)
+    with local_model_dir(model_dir) as local:
+        model = keras.saving.load_model(os.path.join(local, MODEL_FILE), compile=False)
+        with open(os.path.join(local, METADATA_FILE), encoding="utf-8") as file:
+            metadata = json.load(file)
     version = str(metadata["version"])
     # The output rows name one column per blur type in labels.BLUR_TYPES order: a model trained on
     # other classes must stop the job here, not mislabel every photo.

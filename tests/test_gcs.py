@@ -8,9 +8,11 @@ The rows are read back from the emulator with google-cloud-storage, as a user of
 from __future__ import annotations
 
 import io
+import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -29,7 +31,7 @@ from PIL import Image
 
 from model import MODEL_DIR
 from pipeline import score
-from pipeline.inference import read_metadata
+from pipeline.inference import METADATA_FILE, MODEL_FILE, local_model_dir, read_metadata
 from pipeline.rows import SCHEMA
 
 PROJECT = "test-project"
@@ -207,6 +209,15 @@ def test_rows_of_good_and_broken_files(scored) -> None:
 def test_model_read_from_gs(scored) -> None:
     _, rows, _ = scored
     assert {row["model_version"] for row in rows} == {str(read_metadata(str(MODEL_DIR))["version"])}
+
+
+def test_a_gs_model_is_copied_for_loading_and_the_copy_removed(bucket, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with local_model_dir(f"gs://{BUCKET}/models/current") as local:
+        assert Path(local).parent == tmp_path
+        assert sorted(os.listdir(local)) == sorted([MODEL_FILE, METADATA_FILE])
+        assert (Path(local) / MODEL_FILE).read_bytes() == (MODEL_DIR / MODEL_FILE).read_bytes()
+    assert list(tmp_path.iterdir()) == []  # the job's workers do not fill their disks with model copies
 
 
 def test_output_is_finalized_snappy_parquet_with_the_contract_schema(scored, bucket) -> None:
