@@ -11,11 +11,13 @@ import math
 from datetime import UTC, datetime
 from pathlib import Path
 
+import cv2
 import pytest
 from apache_beam.runners.runner import PipelineResult, PipelineState
 
 from model import MODEL_DIR
 from pipeline.decode import DecodeError, decode_photo
+from pipeline.errors import PerPhoto
 from pipeline.inference import read_metadata
 from pipeline.labels import BLUR_TYPES, KEEP_TYPES
 from pipeline.preprocess import laplacian_var
@@ -243,3 +245,14 @@ def test_a_plain_path_that_does_not_exist_fails_fast(tmp_path) -> None:
 
     with pytest.raises(FileNotFoundError, match="no such photo.jpg: no such file"):
         score.run(["--input", str(tmp_path / "no such photo.jpg"), "--output", str(tmp_path / "out")])
+
+
+def test_per_photo_steps_keep_opencv_to_one_thread() -> None:
+    # Beam's workers are the parallelism; OpenCV threads on top of them only contend (pipeline.errors).
+    threads = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(4)
+        PerPhoto(len, lambda uri, error: "").setup()
+        assert cv2.getNumThreads() == 1
+    finally:
+        cv2.setNumThreads(threads)
