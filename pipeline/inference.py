@@ -177,7 +177,6 @@ class BlurModelHandler(ModelHandler[np.ndarray, BlurPrediction, LoadedBlurModel]
             max_batch_duration_secs=max_batch_duration_secs,
         )
         self._model_dir = str(model_dir)
-        self._padded_size = max_batch_size
 
     def load_model(self) -> LoadedBlurModel:
         return load_blur_model(self._model_dir)
@@ -189,7 +188,8 @@ class BlurModelHandler(ModelHandler[np.ndarray, BlurPrediction, LoadedBlurModel]
         inference_args: dict[str, Any] | None = None,
     ) -> Iterable[BlurPrediction]:
         model.count_load_once()
-        blurry, types = model.predict(stack_padded(batch, self._padded_size))
+        padded_size = self.batch_elements_kwargs()["max_batch_size"]
+        blurry, types = model.predict(stack_padded(batch, padded_size))
         blurry, types = blurry.numpy(), types.numpy()
         return [
             BlurPrediction(
