@@ -205,7 +205,8 @@ def _save(path: Path, rgb: np.ndarray) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
 
 
-def test_quick_run_writes_the_report_from_held_out_photos_only(tmp_path):
+def _photo_folders(tmp_path: Path) -> tuple[Path, Path, Path, list[str], str]:
+    """sharp/, real/ and masks/ folders with three held-out scenes and one training scene."""
     rng = np.random.default_rng(7)
     sharp, real, masks = tmp_path / "sharp", tmp_path / "real", tmp_path / "masks"
     held = _held_out_names("scene_", 3)
@@ -225,7 +226,11 @@ def test_quick_run_writes_the_report_from_held_out_photos_only(tmp_path):
         mask = np.full((120, 160), 255, np.uint8)
         cv2.ellipse(mask, (80, 60), (40, 30), 0, 0, 360, 0, -1)  # black = the sharp subject
         _save(masks / f"{name}.png", np.repeat(mask[:, :, None], 3, 2))
+    return sharp, real, masks, held, trained_on
 
+
+def test_quick_run_writes_the_report_from_held_out_photos_only(tmp_path):
+    sharp, real, masks, held, _ = _photo_folders(tmp_path)
     out = tmp_path / "out"
     result = evaluate.main(
         ["--model", str(MODEL_DIR), "--photos", str(sharp), "--real", str(real), "--masks", str(masks)]
@@ -259,3 +264,19 @@ def test_quick_run_writes_the_report_from_held_out_photos_only(tmp_path):
     for name in ("confusion_matrix.png", "roc.png", "accuracy_by_size.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"({name})" in report
+
+
+def test_seen_scenes_diagnostic_uses_training_scenes_and_leaves_the_report_alone(tmp_path):
+    sharp, real, masks, _, trained_on = _photo_folders(tmp_path)
+    out = tmp_path / "out"
+    evaluate.main(
+        ["--model", str(MODEL_DIR), "--photos", str(sharp), "--real", str(real), "--masks", str(masks)]
+        + ["--out", str(out), "--quick", "--no-skimage", "--processes", "1", "--seen-scenes", "5"]
+    )
+
+    saved = json.loads((out / "evaluation_seen_scenes.json").read_text())
+    assert saved["inputs"]["synthetic_sources"] == [trained_on]  # the only training scene
+    assert saved["inputs"]["masks"] == 1 and saved["inputs"]["real_photos"] == []
+    assert saved["inputs"]["scenes"] == "seen in training"
+    assert 0.0 <= saved["figures"]["synthetic"]["cnn"]["value"] <= 1.0
+    assert sorted(p.name for p in out.iterdir()) == ["evaluation_seen_scenes.json"]
