@@ -1,0 +1,63 @@
+"""Average blur models into one model folder the job and training.evaluate load like any other.
+
+    python -m training.average_models --out /tmp/averaged model/ /tmp/other_model/
+    python -m training.average_models --out /tmp/mirrored --transposed model/
+
+Each member sees the photo's views (and, with --transposed, the views with rows and columns swapped,
+which changes neither whether nor how a photo is blurred); `blurry` and `blur_type` are the means of
+the members' outputs. The cost per photo grows with the number of passes. Used to measure what
+ensembles and test-time mirroring would buy (README, The model); none is shipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from pipeline.inference import METADATA_FILE, MODEL_FILE
+from pipeline.preprocess import VIEW_SIZE, VIEWS_PER_PHOTO
+
+
+def average_models(model_dirs: list[str], out: str, transposed: bool = False) -> None:
+    """Write out/blur_model.keras (the averaged model) and out/metadata.json (the first member's, with
+    a version naming the members)."""
+    import keras
+    from keras import layers
+
+    from model import layers as _registers_the_models_own_layers  # noqa: F401
+
+    views = keras.Input((VIEWS_PER_PHOTO, VIEW_SIZE, VIEW_SIZE, 3), dtype="uint8", name="views")
+    inputs = [views, layers.Permute((1, 3, 2, 4))(views)] if transposed else [views]
+    outputs = []
+    for index, model_dir in enumerate(model_dirs):
+        member = keras.saving.load_model(Path(model_dir) / MODEL_FILE, compile=False)
+        member.name = f"member_{index}"  # two copies of one architecture would share a name
+        outputs += [member(x) for x in inputs]
+
+    def mean(name: str):
+        tensors = [o[name] for o in outputs]
+        return layers.Average(name=name)(tensors) if len(tensors) > 1 else tensors[0]
+
+    model = keras.Model(views, {"blurry": mean("blurry"), "blur_type": mean("blur_type")})
+    Path(out).mkdir(parents=True, exist_ok=True)
+    model.save(Path(out) / MODEL_FILE)
+    metadata = json.loads((Path(model_dirs[0]) / METADATA_FILE).read_text())
+    members = [json.loads((Path(d) / METADATA_FILE).read_text())["version"] for d in model_dirs]
+    metadata["version"] = "mean(" + ",".join(members) + (", transposed" if transposed else "") + ")"
+    (Path(out) / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("models", nargs="+", help="model folders (blur_model.keras + metadata.json)")
+    parser.add_argument("--out", required=True, help="folder for the averaged model")
+    parser.add_argument("--transposed", action="store_true", help="also average over transposed views")
+    args = parser.parse_args(argv)
+    average_models(args.models, args.out, args.transposed)
+
+
+if __name__ == "__main__":
+    main()
