@@ -43,6 +43,7 @@ from bench.figures import (
     steady_state,
 )
 from bench.procs import CLOCK_TICKS, Measured, measure_command, parse_stat
+from model import METADATA_FILE, MODEL_FILE
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
@@ -182,8 +183,8 @@ def machine_facts() -> dict:
 def model_facts() -> dict:
     """Which model the job ran: the figures change with it."""
     model_dir = REPO / "model"
-    metadata = json.loads((model_dir / "metadata.json").read_text())
-    weights = model_dir / "blur_model.keras"
+    metadata = json.loads((model_dir / METADATA_FILE).read_text())
+    weights = model_dir / MODEL_FILE
     return {
         "version": metadata.get("version"),
         "file_mb": round(weights.stat().st_size / 1e6, 2),

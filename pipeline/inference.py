@@ -31,12 +31,10 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler
 
+from model import METADATA_FILE, MODEL_FILE
 from pipeline.errors import METRICS_NAMESPACE
 from pipeline.labels import BLUR_TYPES
 from pipeline.preprocess import VIEW_SIZE, VIEWS_PER_PHOTO
-
-MODEL_FILE = "blur_model.keras"
-METADATA_FILE = "metadata.json"
 
 _log = logging.getLogger(__name__)
 

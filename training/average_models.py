@@ -15,7 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
-from pipeline.inference import METADATA_FILE, MODEL_FILE
+from model import METADATA_FILE, MODEL_FILE
 from pipeline.preprocess import VIEW_SIZE, VIEWS_PER_PHOTO
 
 

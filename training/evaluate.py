@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from model import METADATA_FILE, MODEL_FILE
 from pipeline.labels import BLUR_TYPES, KEEP_TYPES, blur_type_for_verdict
 from pipeline.preprocess import VIEW_SIZE, VIEWS_PER_PHOTO, WORKING_LONG_SIDE
 from training import dataset, sources
@@ -1073,7 +1074,7 @@ def evaluate(
     cost = measure_cost(model, real_views if len(real_views) else synth_views, plan.cost_batches)
     log.info("model alone: %.1f ms per photo", cost["ms_per_photo"])
     figures = compute_figures(synth, real)
-    metadata = json.loads((Path(model_dir) / "metadata.json").read_text())
+    metadata = json.loads((Path(model_dir) / METADATA_FILE).read_text())
     return {
         "seed": seed,
         "specs_per_type": plan.specs_per_type,
@@ -1087,7 +1088,7 @@ def evaluate(
         "model": {
             "dir": str(model_dir),
             "version": metadata.get("version"),
-            "file_bytes": (Path(model_dir) / "blur_model.keras").stat().st_size,
+            "file_bytes": (Path(model_dir) / MODEL_FILE).stat().st_size,
             "metadata": metadata,
         },
         "cost": cost,

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model import METADATA_FILE, MODEL_FILE
 from pipeline.labels import BLUR_TYPES
 from pipeline.preprocess import (
     DETAIL_CROPS,
@@ -32,8 +33,6 @@ from pipeline.preprocess import (
 from training import dataset, sources
 
 log = logging.getLogger("training")
-MODEL_FILE = "blur_model.keras"
-METADATA_FILE = "metadata.json"
 MIN_LONG_SIDE = 300
 MAX_UPSCALE = 1.6
 BATCH_SIZE = 32
