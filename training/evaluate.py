@@ -1147,8 +1147,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     sharp, real, masks = sources.split_side(
         args.photos, args.real, args.masks, held_out=not seen, use_skimage=not args.no_skimage
     )
-    if seen:  # every k-th training scene, so the sample spans all the folders
-        sharp, real = sharp[:: max(1, len(sharp) // max(1, args.seen_scenes))][: args.seen_scenes], []
+    if seen:  # evenly spaced through the list, so the sample spans every folder (and scikit-image's)
+        spaced = np.unique(np.linspace(0, len(sharp) - 1, min(args.seen_scenes, len(sharp))).round())
+        sharp, real = [sharp[int(i)] for i in spaced], []
     synthetic_sources = sharp[: plan.max_sources]
     real_photos = first_per_label(real, plan.max_real_per_label)
     if not synthetic_sources:
