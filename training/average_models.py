@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 from model import METADATA_FILE, MODEL_FILE
+from pipeline.inference import read_metadata
 from pipeline.preprocess import VIEW_SIZE, VIEWS_PER_PHOTO
 
 
@@ -29,6 +30,7 @@ def average_models(model_dirs: list[str], out: str, transposed: bool = False) ->
 
     views = keras.Input((VIEWS_PER_PHOTO, VIEW_SIZE, VIEW_SIZE, 3), dtype="uint8", name="views")
     inputs = [views, layers.Permute((1, 3, 2, 4))(views)] if transposed else [views]
+    metadata = [read_metadata(d) for d in model_dirs]
     outputs = []
     for index, model_dir in enumerate(model_dirs):
         member = keras.saving.load_model(Path(model_dir) / MODEL_FILE, compile=False)
@@ -42,10 +44,9 @@ def average_models(model_dirs: list[str], out: str, transposed: bool = False) ->
     model = keras.Model(views, {"blurry": mean("blurry"), "blur_type": mean("blur_type")})
     Path(out).mkdir(parents=True, exist_ok=True)
     model.save(Path(out) / MODEL_FILE)
-    metadata = json.loads((Path(model_dirs[0]) / METADATA_FILE).read_text())
-    members = [json.loads((Path(d) / METADATA_FILE).read_text())["version"] for d in model_dirs]
-    metadata["version"] = "mean(" + ",".join(members) + (", transposed" if transposed else "") + ")"
-    (Path(out) / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+    members = ",".join(m["version"] for m in metadata)
+    averaged = {**metadata[0], "version": f"mean({members}{', transposed' if transposed else ''})"}
+    (Path(out) / METADATA_FILE).write_text(json.dumps(averaged, indent=2) + "\n")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from model import METADATA_FILE, MODEL_FILE
+from model import MODEL_FILE
 from pipeline.labels import BLUR_TYPES, KEEP_TYPES, blur_type_for_verdict
 from pipeline.preprocess import VIEW_SIZE, VIEWS_PER_PHOTO, WORKING_LONG_SIDE
 from training import dataset, sources
@@ -1074,7 +1074,9 @@ def evaluate(
     cost = measure_cost(model, real_views if len(real_views) else synth_views, plan.cost_batches)
     log.info("model alone: %.1f ms per photo", cost["ms_per_photo"])
     figures = compute_figures(synth, real)
-    metadata = json.loads((Path(model_dir) / METADATA_FILE).read_text())
+    from pipeline.inference import read_metadata  # imported by predict() above already
+
+    metadata = read_metadata(model_dir)
     return {
         "seed": seed,
         "specs_per_type": plan.specs_per_type,
