@@ -148,6 +148,16 @@ def sharp_photos() -> dict[str, np.ndarray]:
 
 
 @pytest.fixture(scope="session")
+def photo_views(sharp_photos) -> list[np.ndarray]:
+    """Views of three real photos, built the way the job builds them."""
+    from pipeline.decode import DecodedPhoto
+    from pipeline.measure import measure_photo
+
+    photos = [sharp_photos[name] for name in ("astronaut", "chelsea", "coffee")]
+    return [measure_photo(DecodedPhoto(rgb, rgb.shape[1], rgb.shape[0], "PNG")).views for rgb in photos]
+
+
+@pytest.fixture(scope="session")
 def sharp_jpeg() -> bytes:
     """A real sharp photo as JPEG bytes."""
     return encode(sharp_rgb("coffee"), "JPEG", quality=90)

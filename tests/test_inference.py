@@ -14,7 +14,6 @@ from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.testing.util import assert_that
 
 from model import MODEL_DIR
-from pipeline.decode import DecodedPhoto
 from pipeline.errors import METRICS_NAMESPACE
 from pipeline.inference import (
     BATCH_SIZE,
@@ -25,7 +24,7 @@ from pipeline.inference import (
     stack_padded,
 )
 from pipeline.labels import BLUR_TYPES
-from pipeline.measure import PhotoFacts, measure_photo
+from pipeline.measure import PhotoFacts
 from pipeline.preprocess import VIEW_SIZE, VIEWS_PER_PHOTO
 from pipeline.score import inference_failures
 
@@ -38,13 +37,6 @@ def handler() -> BlurModelHandler:
 @pytest.fixture(scope="module")
 def loaded(handler):
     return handler.load_model()
-
-
-@pytest.fixture(scope="module")
-def photo_views(sharp_photos) -> list[np.ndarray]:
-    """Views of three real photos, built the way the job builds them."""
-    photos = [sharp_photos[name] for name in ("astronaut", "chelsea", "coffee")]
-    return [measure_photo(DecodedPhoto(rgb, rgb.shape[1], rgb.shape[0], "PNG")).views for rgb in photos]
 
 
 def test_loads_the_shipped_model(loaded) -> None:
