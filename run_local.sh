@@ -11,7 +11,7 @@ source "$(dirname "$0")/scripts/setup_env.sh"
 if [ $# -eq 0 ]; then
     demo_dir="demo_photos"
     output="out/demo/scores"
-    "$PY" -m training.demo "$demo_dir"
+    "$PY" -m scripts.demo_photos "$demo_dir"
     # Our own output path: clear the previous run's shards so the folder shows only this run's rows.
     rm -f "$output"-*.parquet
     exec "$PY" -m pipeline.score --input "$demo_dir/*.jpg" --output "$output"

@@ -2,11 +2,13 @@
 
 Why a handler of our own rather than Beam's TensorFlow one: `apache_beam.ml.inference.tensorflow_inference`
 imports tensorflow_hub (which pulls tf-keras), and Keras 3 cannot load the SavedModel directories it
-expects. This handler loads the shipped `.keras` file with keras.saving.load_model.
+expects. This handler wraps model.contract.load_blur_model (Keras only; evaluation and the benchmark call
+it without Beam) and adds what Beam needs: a gs:// model folder copied to local files, batches padded
+to one shape, and the model_loads counter.
 
 Speed by design: RunInference calls load_model once per worker process (from its DoFn's setup, through
-a process-wide Shared handle) and shares the model across the process's threads; the model is wrapped in
-one tf.function with a fixed input signature whose batch dimension is None, so batches of any size reuse
+a process-wide Shared handle) and shares the model across the process's threads; the model is one
+tf.function with a fixed input signature whose batch dimension is None, so batches of any size reuse
 one graph and never retrace. TensorFlow is imported only when the model is loaded, so the launcher
 and the steps before inference do not pay for it.
 """
@@ -14,14 +16,11 @@ and the steps before inference do not pay for it.
 from __future__ import annotations
 
 import contextlib
-import json
-import logging
 import os
 import shutil
 import tempfile
 import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -32,18 +31,16 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler
 
 from model import METADATA_FILE, MODEL_FILE
-from pipeline.errors import METRICS_NAMESPACE
-from pipeline.labels import BLUR_TYPES
-from pipeline.preprocess import VIEW_SIZE, VIEWS_PER_PHOTO
-
-_log = logging.getLogger(__name__)
+from model.contract import BlurModel, ModelMetadata, parse_metadata
+from model.contract import load_blur_model as load_local_blur_model
+from pipeline.steps import METRICS_NAMESPACE
 
 
 class BlurPrediction(NamedTuple):
     """The model's answer for one photo."""
 
     blur_probability: float  # probability that the whole photo is blurry, in [0, 1]
-    type_probabilities: tuple[float, ...]  # one per labels.BLUR_TYPES, summing to 1
+    type_probabilities: tuple[float, ...]  # one per the model's blur types (labels.BLUR_TYPES), summing to 1
     model_version: str
 
 
@@ -51,15 +48,15 @@ class BlurPrediction(NamedTuple):
 class LoadedBlurModel:
     """The model as RunInference holds it: one compiled graph shared by all threads of a process."""
 
-    predict: Callable[
-        [Any], tuple[Any, Any]
-    ]  # tf.function: views (N, V, 200, 200, 3) uint8 -> (blurry, types)
-    version: str
-    load_seconds: float
+    model: BlurModel
     # A DoFn's setup, where RunInference loads the model, has no metrics context, so the load is
     # counted by the first batch that uses the model.
     _load_counted: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def version(self) -> str:
+        return self.model.version
 
     def count_load_once(self) -> None:
         if self._load_counted:
@@ -74,11 +71,11 @@ def _model_path(model_dir: str, name: str) -> str:
     return FileSystems.join(str(model_dir), name)
 
 
-def read_metadata(model_dir: str) -> dict[str, Any]:
-    """metadata.json of a model folder, local or gs://."""
+def read_metadata(model_dir: str) -> ModelMetadata:
+    """The checked metadata.json of a model folder, local or gs://."""
     path = _model_path(model_dir, METADATA_FILE)
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
-        return json.loads(stream.read().decode("utf-8"))
+        return parse_metadata(stream.read(), path)
 
 
 @contextlib.contextmanager
@@ -100,36 +97,9 @@ def local_model_dir(model_dir: str) -> Iterator[str]:
 
 
 def load_blur_model(model_dir: str) -> LoadedBlurModel:
-    """Load the `.keras` model and its metadata from `model_dir` and compile its one inference graph."""
-    import keras  # heavy: imported only where the model is used
-    import tensorflow as tf
-
-    from model import layers as _registers_the_models_own_layers  # noqa: F401  (load_model looks them up)
-
-    started = time.perf_counter()
+    """Load and check the model folder `model_dir`, local or gs:// (model.contract.load_blur_model)."""
     with local_model_dir(model_dir) as local:
-        model = keras.saving.load_model(os.path.join(local, MODEL_FILE), compile=False)
-        with open(os.path.join(local, METADATA_FILE), encoding="utf-8") as file:
-            metadata = json.load(file)
-    version = str(metadata["version"])
-    # The output rows name one column per blur type in labels.BLUR_TYPES order: a model trained on
-    # other classes must stop the job here, not mislabel every photo.
-    if tuple(metadata.get("blur_types", BLUR_TYPES)) != BLUR_TYPES:
-        raise ValueError(
-            f"model {model_dir} has blur types {metadata['blur_types']}, the job expects {BLUR_TYPES}"
-        )
-
-    @tf.function(input_signature=[tf.TensorSpec([None, VIEWS_PER_PHOTO, VIEW_SIZE, VIEW_SIZE, 3], tf.uint8)])
-    def predict(views):
-        outputs = model(views, training=False)
-        return outputs["blurry"], outputs["blur_type"]
-
-    predict.get_concrete_function()  # trace now, once, rather than inside the first batch
-    seconds = time.perf_counter() - started
-    _log.info(
-        "Loaded blur model %s (version %s) in pid %d in %.1f s", model_dir, version, os.getpid(), seconds
-    )
-    return LoadedBlurModel(predict=predict, version=version, load_seconds=seconds)
+        return LoadedBlurModel(load_local_blur_model(local))
 
 
 BATCH_SIZE = 32
@@ -187,12 +157,11 @@ class BlurModelHandler(ModelHandler[np.ndarray, BlurPrediction, LoadedBlurModel]
     ) -> Iterable[BlurPrediction]:
         model.count_load_once()
         padded_size = self.batch_elements_kwargs()["max_batch_size"]
-        blurry, types = model.predict(stack_padded(batch, padded_size))
-        blurry, types = blurry.numpy(), types.numpy()
+        predictions = model.model.predict(stack_padded(batch, padded_size))
         return [
             BlurPrediction(
-                blur_probability=float(blurry[index, 0]),
-                type_probabilities=tuple(float(p) for p in types[index]),
+                blur_probability=float(predictions.blur_probability[index]),
+                type_probabilities=tuple(float(p) for p in predictions.type_probabilities[index]),
                 model_version=model.version,
             )
             for index in range(len(batch))

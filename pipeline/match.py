@@ -13,7 +13,7 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from pipeline.errors import METRICS_NAMESPACE
+from pipeline.steps import METRICS_NAMESPACE
 
 
 def beam_pattern(pattern: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.errors import describe
+from pipeline.steps import describe
 
 
 def read_bytes(uri: str) -> bytes:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import numpy as np
 import pyarrow as pa
 
-from pipeline.errors import PhotoFailure
 from pipeline.inference import BlurPrediction
-from pipeline.labels import BLUR_TYPES, blur_type_for_verdict
+from pipeline.labels import BLUR_TYPES
 from pipeline.measure import PhotoFacts
+from pipeline.steps import PhotoFailure
+from pipeline.verdict import verdict
 
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
@@ -51,9 +51,15 @@ def ok_row(
     blur_threshold: float,
     scored_at: datetime,
 ) -> dict:
-    """The row of a scored photo. `blurry` is the job's verdict (the model's probability at
-    `blur_threshold`); `laplacian_blurry` is the classic score's verdict, kept beside it."""
-    blurry = prediction.blur_probability >= blur_threshold
+    """The row of a scored photo: the measured facts, the model's outputs and the verdict
+    (pipeline.verdict) at the job's thresholds."""
+    said = verdict(
+        prediction.blur_probability,
+        prediction.type_probabilities,
+        facts.laplacian_var,
+        blur_threshold=blur_threshold,
+        laplacian_threshold=laplacian_threshold,
+    )
     return {
         "uri": facts.uri,
         "status": STATUS_OK,
@@ -62,10 +68,10 @@ def ok_row(
         "width": facts.width,
         "height": facts.height,
         "laplacian_var": facts.laplacian_var,
-        "laplacian_blurry": facts.laplacian_var < laplacian_threshold,
+        "laplacian_blurry": said.laplacian_blurry,
         "blur_probability": prediction.blur_probability,
-        "blurry": blurry,
-        "blur_type": blur_type_for_verdict(np.asarray(prediction.type_probabilities), blurry),
+        "blurry": said.blurry,
+        "blur_type": said.blur_type,
         **dict(zip(PROBABILITY_COLUMNS, prediction.type_probabilities, strict=True)),
         "model_version": prediction.model_version,
         "scored_at": scored_at,

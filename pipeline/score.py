@@ -22,12 +22,12 @@ from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
 from model import MODEL_DIR
 from pipeline import rows
 from pipeline.decode import DecodeError, decode_photo
-from pipeline.errors import FAILED, OK, PhotoFailure, describe, per_photo
 from pipeline.inference import BlurModelHandler, BlurPrediction, read_metadata
 from pipeline.match import MatchPhotos
 from pipeline.measure import PhotoFacts, inference_example, measure_photo
 from pipeline.read import read_bytes, read_failure_reason
-from pipeline.summary import RunSummary, count_row, summarize
+from pipeline.steps import FAILED, OK, PhotoFailure, count_row, describe, per_photo
+from pipeline.summary import RunSummary, summarize, write_manifest
 from pipeline.write import WriteRows
 
 
@@ -94,7 +94,10 @@ def run(argv: Sequence[str] | None = None, test_pipeline: beam.Pipeline | None =
     job, beam_args = parse_job_args(argv)
     options = PipelineOptions(beam_args)
     pipeline = test_pipeline or beam.Pipeline(options=options)
-    model_version = str(read_metadata(job.model)["version"])
+    # A model made for other views, scale or labels stops the job here, before any photo is read.
+    metadata = read_metadata(job.model)
+    metadata.check_matches_job()
+    model_version = metadata.version
     model = KeyedModelHandler(BlurModelHandler(job.model))
 
     def ok_row(facts: PhotoFacts, prediction: BlurPrediction) -> dict:
@@ -145,7 +148,9 @@ def run(argv: Sequence[str] | None = None, test_pipeline: beam.Pipeline | None =
     result.wait_until_finish()
     if pipeline.options.view_as(TestOptions).dry_run:
         return None
-    return summarize(result, job.output)
+    summary = summarize(result, job.output, model_version, settings=vars(job))
+    write_manifest(summary, job.output)
+    return summary
 
 
 def main() -> None:

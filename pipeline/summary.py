@@ -1,19 +1,26 @@
-"""The few lines printed at the end of a run: files, ok, errors, blurry, and where the Parquet is."""
+"""What a finished run did: the few lines printed at its end, and the same as JSON beside the shards.
+
+`summarize` reads the job's counters (or, on a runner without metrics, the written Parquet);
+`write_manifest` puts the summary next to the output as PREFIX-manifest.json, which the benchmark,
+the tests and other tools read instead of the printed text.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.runners.runner import PipelineResult
 
-from pipeline.errors import METRICS_NAMESPACE
 from pipeline.rows import STATUS_ERROR, STATUS_OK
+from pipeline.steps import METRICS_NAMESPACE
 from pipeline.write import output_pattern, written_files
 
 _log = logging.getLogger(__name__)
@@ -32,6 +39,9 @@ class RunSummary:
     output_pattern: str
     output_files: tuple[str, ...]
     source: str
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    model_version: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
 
     def __str__(self) -> str:
         loads = "" if self.model_loads is None else f"; model loaded {self.model_loads}x"
@@ -47,14 +57,40 @@ class RunSummary:
         )
 
 
-def count_row(row: dict) -> dict:
-    """Count an output row into the job's counters (ok, errors, blurry); the row passes through.
+MANIFEST_SUFFIX = "-manifest.json"
 
-    "files" is counted by the match step, so files == ok + errors checks that every file got its row."""
-    Metrics.counter(METRICS_NAMESPACE, "ok" if row["status"] == STATUS_OK else "errors").inc()
-    if row["blurry"]:
-        Metrics.counter(METRICS_NAMESPACE, "blurry").inc()
-    return row
+
+def manifest_path(output_prefix: str) -> str:
+    """Where a run writing to `output_prefix` puts its manifest: PREFIX-manifest.json."""
+    return f"{output_prefix}{MANIFEST_SUFFIX}"
+
+
+def manifest(summary: RunSummary) -> dict[str, Any]:
+    """The run's summary as the JSON object of PREFIX-manifest.json: counts, shards (file names beside
+    the manifest), model version and the job's settings."""
+    fields = asdict(summary)
+    return {
+        "run_id": summary.run_id,
+        "model_version": summary.model_version,
+        "rows": summary.ok + summary.errors,
+        "files": summary.files,
+        "ok": summary.ok,
+        "errors": summary.errors,
+        "skipped": 0,
+        "blurry": summary.blurry,
+        "model_loads": summary.model_loads,
+        "counts_from": summary.source,
+        "shards": [FileSystems.split(path)[1] for path in summary.output_files],
+        "settings": fields["settings"],
+    }
+
+
+def write_manifest(summary: RunSummary, output_prefix: str) -> str:
+    """Write PREFIX-manifest.json; return its path."""
+    path = manifest_path(output_prefix)
+    with FileSystems.create(path, mime_type="application/json") as stream:
+        stream.write((json.dumps(manifest(summary), indent=2) + "\n").encode("utf-8"))
+    return path
 
 
 def job_counters(result: PipelineResult) -> dict[str, int] | None:
@@ -83,7 +119,12 @@ def count_parquet(paths: list[str]) -> tuple[int, int, int]:
     return ok, errors, blurry
 
 
-def summarize(result: PipelineResult, output_prefix: str) -> RunSummary:
+def summarize(
+    result: PipelineResult,
+    output_prefix: str,
+    model_version: str | None = None,
+    settings: dict[str, Any] | None = None,
+) -> RunSummary:
     """The summary of a finished run writing to `output_prefix`."""
     files = written_files(output_prefix)
     counters = job_counters(result)
@@ -97,6 +138,8 @@ def summarize(result: PipelineResult, output_prefix: str) -> RunSummary:
             output_pattern=output_pattern(output_prefix),
             output_files=tuple(files),
             source="metrics",
+            model_version=model_version,
+            settings=settings or {},
         )
     _log.info("The runner reported no job metrics; counting the written Parquet instead.")
     ok, errors, blurry = count_parquet(files)
@@ -109,4 +152,6 @@ def summarize(result: PipelineResult, output_prefix: str) -> RunSummary:
         output_pattern=output_pattern(output_prefix),
         output_files=tuple(files),
         source="the written Parquet",
+        model_version=model_version,
+        settings=settings or {},
     )

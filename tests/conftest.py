@@ -7,6 +7,7 @@ runs cost seconds each, so test modules share them through module-scoped fixture
 from __future__ import annotations
 
 import io
+import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -188,6 +189,11 @@ def run_job(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., JobOutput
         summary = score.run([*args, "--output", prefix])
         assert summary is not None
         table = read_rows(summary.output_files)
+        # Every run leaves its summary as JSON beside the shards, and it agrees with the rows.
+        written = json.loads(Path(f"{prefix}-manifest.json").read_text())
+        assert written["rows"] == table.num_rows == written["files"] == summary.files
+        assert sorted(written["shards"]) == sorted(Path(path).name for path in summary.output_files)
+        assert written["ok"] == table.column("status").to_pylist().count("ok")
         return JobOutput(prefix, summary, table.to_pylist(), table)
 
     return run

@@ -208,7 +208,7 @@ def test_rows_of_good_and_broken_files(scored) -> None:
 
 def test_model_read_from_gs(scored) -> None:
     _, rows, _ = scored
-    assert {row["model_version"] for row in rows} == {str(read_metadata(str(MODEL_DIR))["version"])}
+    assert {row["model_version"] for row in rows} == {str(read_metadata(str(MODEL_DIR)).version)}
 
 
 def test_a_gs_model_is_copied_for_loading_and_the_copy_removed(bucket, tmp_path, monkeypatch) -> None:

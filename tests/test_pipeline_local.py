@@ -17,11 +17,11 @@ from apache_beam.runners.runner import PipelineResult, PipelineState
 
 from model import MODEL_DIR
 from pipeline.decode import DecodeError, decode_photo
-from pipeline.errors import PerPhoto
 from pipeline.inference import read_metadata
 from pipeline.labels import BLUR_TYPES, KEEP_TYPES
 from pipeline.preprocess import laplacian_var
 from pipeline.rows import PROBABILITY_COLUMNS, SCHEMA
+from pipeline.steps import PerPhoto
 from pipeline.summary import summarize
 
 ALWAYS_SET = {"uri", "status", "model_version", "scored_at"}
@@ -89,7 +89,7 @@ def test_error_reasons_are_the_decoders(local_run) -> None:
 
 def test_nulls_and_types(local_run) -> None:
     started, output = local_run
-    version = read_metadata(str(MODEL_DIR))["version"]
+    version = read_metadata(str(MODEL_DIR)).version
     for row in output.rows:
         assert row["model_version"] == version
         assert started <= row["scored_at"] <= datetime.now(UTC)
@@ -248,7 +248,7 @@ def test_a_plain_path_that_does_not_exist_fails_fast(tmp_path) -> None:
 
 
 def test_per_photo_steps_keep_opencv_to_one_thread() -> None:
-    # Beam's workers are the parallelism; OpenCV threads on top of them only contend (pipeline.errors).
+    # Beam's workers are the parallelism; OpenCV threads on top of them only contend (pipeline.steps).
     threads = cv2.getNumThreads()
     try:
         cv2.setNumThreads(4)

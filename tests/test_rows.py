@@ -8,11 +8,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.errors import PhotoFailure
 from pipeline.inference import BlurPrediction
 from pipeline.labels import BLUR_TYPES
 from pipeline.measure import PhotoFacts
 from pipeline.rows import PROBABILITY_COLUMNS, SCHEMA, error_row, ok_row
+from pipeline.steps import PhotoFailure
 
 NOW = datetime(2026, 11, 1, 12, 30, 15, 123456, tzinfo=UTC)
 FACTS = PhotoFacts(uri="gs://bucket/a b/é.jpg", width=4032, height=3024, format="JPEG", laplacian_var=73.5)

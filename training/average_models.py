@@ -12,11 +12,11 @@ ensembles and test-time mirroring would buy (README, The model); none is shipped
 from __future__ import annotations
 
 import argparse
-import json
+import dataclasses
 from pathlib import Path
 
-from model import METADATA_FILE, MODEL_FILE
-from pipeline.inference import read_metadata
+from model import MODEL_FILE
+from model.contract import read_metadata
 from pipeline.preprocess import VIEW_SIZE, VIEWS_PER_PHOTO
 
 
@@ -44,9 +44,9 @@ def average_models(model_dirs: list[str], out: str, transposed: bool = False) ->
     model = keras.Model(views, {"blurry": mean("blurry"), "blur_type": mean("blur_type")})
     Path(out).mkdir(parents=True, exist_ok=True)
     model.save(Path(out) / MODEL_FILE)
-    members = ",".join(m["version"] for m in metadata)
-    averaged = {**metadata[0], "version": f"mean({members}{', transposed' if transposed else ''})"}
-    (Path(out) / METADATA_FILE).write_text(json.dumps(averaged, indent=2) + "\n")
+    members = ",".join(m.version for m in metadata)
+    version = f"mean({members}{', transposed' if transposed else ''})"
+    dataclasses.replace(metadata[0], version=version).write(out)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,8 +12,8 @@ Two held-out sets, both drawn only from scenes and masks for which training.sour
 - real: the held-out real sharp, blurry and bokeh photos as they are on disk, plus copies shrunk to
   400 and 1000 px as extra rows.
 
-The model is run the way the job runs it (pipeline.inference.load_blur_model: keras.saving.load_model
-and one tf.function), the Laplacian baseline is the job's laplacian_var at the working scale, < 100
+The model is run the way the job runs it (model.contract.load_blur_model: keras.saving.load_model
+and one tf.function, no Beam), the Laplacian baseline is the job's laplacian_var at the working scale, < 100
 meaning blurry. Fixed seed; at most --processes worker processes; nothing is cached.
 
 `--seen-scenes N` is a diagnostic, not the evaluation: the same synthetic set made from N scenes the
@@ -40,15 +40,21 @@ from typing import Any
 import numpy as np
 
 from model import MODEL_FILE
-from pipeline.labels import BLUR_TYPES, KEEP_TYPES, blur_type_for_verdict
+from model.contract import load_blur_model
+from pipeline.labels import BLUR_TYPES, KEEP_TYPES
 from pipeline.preprocess import VIEW_SIZE, VIEWS_PER_PHOTO, WORKING_LONG_SIDE
+from pipeline.verdict import (
+    DEFAULT_BLUR_THRESHOLD,
+    DEFAULT_LAPLACIAN_THRESHOLD,
+    blur_type_for_verdict,
+    is_blurry,
+    is_laplacian_blurry,
+)
 from training import dataset, sources
 
 log = logging.getLogger("evaluate")
 
 SEED = 20261127
-LAPLACIAN_THRESHOLD = 100.0
-BLUR_THRESHOLD = 0.5
 SYNTHETIC_SIZES = (300, 400, 700, 1000)
 LARGE_SIZE = 4000
 """Long side of the '12 MP' copies (4000x3000 for a 4:3 crop)."""
@@ -152,7 +158,9 @@ def agreement(first: Sequence[bool] | np.ndarray, second: Sequence[bool] | np.nd
     return accuracy(first, second)
 
 
-def laplacian_verdict(laplacian_vars: Sequence[float] | np.ndarray, threshold: float = LAPLACIAN_THRESHOLD):
+def laplacian_verdict(
+    laplacian_vars: Sequence[float] | np.ndarray, threshold: float = DEFAULT_LAPLACIAN_THRESHOLD
+):
     """The baseline: variance of the Laplacian at the working scale below the threshold means blurry."""
     return np.asarray(laplacian_vars, np.float64) < threshold
 
@@ -189,11 +197,11 @@ class Row:
 
     @property
     def verdict(self) -> bool:
-        return self.probability >= BLUR_THRESHOLD
+        return is_blurry(self.probability, DEFAULT_BLUR_THRESHOLD)
 
     @property
     def laplacian_blurry(self) -> bool:
-        return self.laplacian_var < LAPLACIAN_THRESHOLD
+        return is_laplacian_blurry(self.laplacian_var, DEFAULT_LAPLACIAN_THRESHOLD)
 
     @property
     def predicted_type(self) -> str:
@@ -424,16 +432,13 @@ def generate(
 def predict(model_dir: str, rows_and_views: list[tuple[list[Row], np.ndarray]], batch: int = COST_BATCH):
     """Run the model (as the job loads it) over every set; fill in each row's probabilities.
     Returns the loaded model for the cost measurement."""
-    from pipeline.inference import load_blur_model
-
     model = load_blur_model(model_dir)
     for rows, views in rows_and_views:
         for start in range(0, len(rows), batch):
-            blurry, types = model.predict(views[start : start + batch])
-            blurry, types = blurry.numpy(), types.numpy()
+            predictions = model.predict(views[start : start + batch])
             for offset, row in enumerate(rows[start : start + batch]):
-                row.probability = float(blurry[offset, 0])
-                row.type_probabilities = [float(p) for p in types[offset]]
+                row.probability = float(predictions.blur_probability[offset])
+                row.type_probabilities = [float(p) for p in predictions.type_probabilities[offset]]
     return model
 
 
@@ -444,10 +449,10 @@ def measure_cost(model, views: np.ndarray, batches: int) -> dict[str, float]:
         if len(views)
         else np.zeros((COST_BATCH, VIEWS_PER_PHOTO, VIEW_SIZE, VIEW_SIZE, 3), np.uint8)
     )
-    model.predict(batch_views)[0].numpy()  # warm-up: the graph is traced once
+    model.predict(batch_views)  # warm-up: the graph is traced once
     started, cpu_started = time.perf_counter(), time.process_time()
     for _ in range(batches):
-        model.predict(batch_views)[0].numpy()
+        model.predict(batch_views)
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     photos = batches * COST_BATCH
     return {
@@ -923,7 +928,7 @@ def write_report(result: dict[str, Any], out: Path) -> None:
         "## Blur type",
         "",
         f"Accuracy over the six types: {_pct(types['accuracy'])}. The type is read off the outputs as the"
-        " job does (`pipeline.labels.blur_type_for_verdict`: the most probable type consistent with the"
+        " job does (`pipeline.verdict.blur_type_for_verdict`: the most probable type consistent with the"
         " verdict).",
         "",
         "![confusion matrix](confusion_matrix.png)",
@@ -1074,9 +1079,7 @@ def evaluate(
     cost = measure_cost(model, real_views if len(real_views) else synth_views, plan.cost_batches)
     log.info("model alone: %.1f ms per photo", cost["ms_per_photo"])
     figures = compute_figures(synth, real)
-    from pipeline.inference import read_metadata  # imported by predict() above already
-
-    metadata = read_metadata(model_dir)
+    metadata = model.metadata
     return {
         "seed": seed,
         "specs_per_type": plan.specs_per_type,
@@ -1089,9 +1092,9 @@ def evaluate(
         },
         "model": {
             "dir": str(model_dir),
-            "version": metadata.get("version"),
+            "version": metadata.version,
             "file_bytes": (Path(model_dir) / MODEL_FILE).stat().st_size,
-            "metadata": metadata,
+            "metadata": metadata.to_json(),
         },
         "cost": cost,
         "figures": figures,

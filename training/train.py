@@ -12,7 +12,6 @@ about 27 minutes on this 2-core machine (4.5 min making 12,594 examples, 23 min 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import multiprocessing
 import time
@@ -21,15 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from model import METADATA_FILE, MODEL_FILE
+from model import MODEL_FILE
+from model.contract import ModelMetadata
 from pipeline.labels import BLUR_TYPES
-from pipeline.preprocess import (
-    DETAIL_CROPS,
-    VIEW_SIZE,
-    VIEWS_PER_PHOTO,
-    WORKING_LONG_SIDE,
-    WORKING_RESIZE_KERNEL,
-)
+from pipeline.preprocess import VIEW_SIZE, VIEWS_PER_PHOTO, WORKING_LONG_SIDE
 from training import dataset, sources
 
 log = logging.getLogger("training")
@@ -256,25 +250,9 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / MODEL_FILE)
-    metadata = {
-        "version": datetime.now(UTC).strftime("blur-cnn-%Y%m%d-%H%M"),
-        "blur_types": list(BLUR_TYPES),
-        "outputs": {
-            "blurry": "probability the whole photo is blurry",
-            "blur_type": "softmax over blur_types",
-        },
-        "input": {
-            "views_per_photo": VIEWS_PER_PHOTO,
-            "view_size": VIEW_SIZE,
-            "detail_crops": DETAIL_CROPS,
-            "dtype": "uint8",
-        },
-        "working_scale": {
-            "long_side": WORKING_LONG_SIDE,
-            "resize_kernel": "cv2.INTER_AREA",
-            "kernel_id": WORKING_RESIZE_KERNEL,
-        },
-        "training": {
+    metadata = ModelMetadata.for_this_job(
+        version=datetime.now(UTC).strftime("blur-cnn-%Y%m%d-%H%M"),
+        training={
             "command": "python -m training.train "
             + " ".join(argv if argv is not None else __import__("sys").argv[1:]),
             "seed": args.seed,
@@ -289,8 +267,8 @@ def main(argv: list[str] | None = None) -> None:
             "train_seconds": round(trained - generated),
             "final": {k: round(float(v[-1]), 4) for k, v in history.items()},
         },
-    }
-    (out / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+    )
+    metadata.write(out)
     log.info("wrote %s in %.0f s total", out, time.time() - started)
 
 

@@ -1,6 +1,6 @@
 """Build a small demo folder of real photos: sharp originals, blurred copies of each blur kind, bokeh shots.
 
-    python -m training.demo OUT_DIR
+    python -m scripts.demo_photos OUT_DIR
 
 The photos are the colour photographs that ship inside scikit-image (no download), so the demo runs
 offline on a fresh machine. Each blurred copy is made by training/degrade.py, the same code that makes

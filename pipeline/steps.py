@@ -1,4 +1,4 @@
-"""How one photo's failure becomes a row instead of a dead job: the per-photo step wrapper.
+"""Beam glue shared by the job's steps: the per-photo step wrapper, its output tags, and the row counter.
 
 Every per-photo step runs inside PerPhoto. A step that raises sends the photo to the FAILED output
 as a PhotoFailure (its URI and a reason a person understands); the job goes on with the others and
@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 import apache_beam as beam
 import cv2
+from apache_beam.metrics import Metrics
 
 METRICS_NAMESPACE = "blur_job"
 """Namespace of the job's own Beam counters (files, ok, errors, blurry, model_loads)."""
@@ -68,3 +69,14 @@ class PerPhoto(beam.DoFn):
 def per_photo(step: Callable[[Any], Any], reason: Callable[[str, Exception], str]) -> beam.ParDo:
     """A Beam step applying `step` to each photo; outputs OK: (uri, result), FAILED: PhotoFailure."""
     return beam.ParDo(PerPhoto(step, reason)).with_outputs(FAILED, main=OK)
+
+
+def count_row(row: dict) -> dict:
+    """Count an output row into the job's counters (ok, errors, blurry); the row passes through.
+
+    "files" is counted by the match step, so files == ok + errors checks that every file got its row."""
+    # "ok" is rows.STATUS_OK (pipeline.rows imports this module, so not the other way round).
+    Metrics.counter(METRICS_NAMESPACE, "ok" if row["status"] == "ok" else "errors").inc()
+    if row["blurry"]:
+        Metrics.counter(METRICS_NAMESPACE, "blurry").inc()
+    return row

@@ -1,0 +1,60 @@
+"""The one verdict rule: from the model's outputs and the Laplacian score to what a row says. Pure: no Beam.
+
+The job's rows, the held-out evaluation, the review gallery and cull all decide "blurry" here, so a
+threshold or a tie rule cannot differ between what was measured and what users get.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from pipeline.labels import BLUR_TYPES, BLURRY_TYPES, KEEP_TYPES
+
+DEFAULT_BLUR_THRESHOLD = 0.5
+"""`blurry` is `blur_probability` at or above this (the job's --blur_threshold default)."""
+
+DEFAULT_LAPLACIAN_THRESHOLD = 100.0
+"""`laplacian_blurry` is `laplacian_var` below this, at the 1000 px working scale (--laplacian_threshold)."""
+
+
+class Verdict(NamedTuple):
+    blurry: bool  # the job's verdict, from the model
+    laplacian_blurry: bool  # the classic variance-of-Laplacian rule, kept beside it for comparison
+    blur_type: str  # most probable type consistent with `blurry`: a kept photo is `none` or `bokeh`
+
+
+def is_blurry(blur_probability: float, blur_threshold: float = DEFAULT_BLUR_THRESHOLD) -> bool:
+    return bool(blur_probability >= blur_threshold)
+
+
+def is_laplacian_blurry(
+    laplacian_var: float, laplacian_threshold: float = DEFAULT_LAPLACIAN_THRESHOLD
+) -> bool:
+    return bool(laplacian_var < laplacian_threshold)
+
+
+def blur_type_for_verdict(type_probabilities: Sequence[float] | np.ndarray, blurry: bool) -> str:
+    """The most probable blur type consistent with the verdict: a blurry photo gets a blur kind,
+    a kept photo gets `none` or `bokeh`, so the two columns never contradict each other."""
+    allowed = BLURRY_TYPES if blurry else tuple(t for t in BLUR_TYPES if t in KEEP_TYPES)
+    return max(allowed, key=lambda t: type_probabilities[BLUR_TYPES.index(t)])
+
+
+def verdict(
+    blur_probability: float,
+    type_probabilities: Sequence[float] | np.ndarray,
+    laplacian_var: float,
+    *,
+    blur_threshold: float = DEFAULT_BLUR_THRESHOLD,
+    laplacian_threshold: float = DEFAULT_LAPLACIAN_THRESHOLD,
+) -> Verdict:
+    """What a row says about one photo."""
+    blurry = is_blurry(blur_probability, blur_threshold)
+    return Verdict(
+        blurry=blurry,
+        laplacian_blurry=is_laplacian_blurry(laplacian_var, laplacian_threshold),
+        blur_type=blur_type_for_verdict(type_probabilities, blurry),
+    )
