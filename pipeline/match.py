@@ -6,13 +6,15 @@ across folders (so `photos/**` is every file under `photos/`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import apache_beam as beam
 from apache_beam.io import fileio
+from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from pipeline.files import MatchedFile
 from pipeline.steps import METRICS_NAMESPACE
 
 
@@ -46,13 +48,23 @@ def manifest_uri(line: str) -> str | None:
     return uri if uri and not uri.startswith("#") else None
 
 
-def _count_file(uri: str) -> str:
+def matched_file(metadata: FileMetadata) -> MatchedFile:
+    """A listed file, with the size and modification time the file system reported."""
+    return MatchedFile(metadata.path, metadata.size_in_bytes, metadata.last_updated_in_seconds or None)
+
+
+def most_informative(files: Iterable[MatchedFile]) -> MatchedFile:
+    """Of several sightings of one URI (a pattern match and a manifest line), the one that knows most."""
+    return max(files, key=lambda file: (file.size is not None, file.modified_at is not None))
+
+
+def _count_file(file: MatchedFile) -> MatchedFile:
     Metrics.counter(METRICS_NAMESPACE, "files").inc()
-    return uri
+    return file
 
 
 class MatchPhotos(beam.PTransform):
-    """URIs of every file matched by the patterns, plus every line of the manifest, each once.
+    """A MatchedFile for every file matched by the patterns and every line of the manifest, each URI once.
 
     A pattern with a wildcard may match nothing; a plain path that does not exist fails the job when
     it is built (a typo should not yield an empty result). Manifest lines are taken as they are, so a
@@ -64,24 +76,27 @@ class MatchPhotos(beam.PTransform):
         self._patterns = list(patterns)
         self._manifest = manifest
 
-    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection[str]:
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection[MatchedFile]:
         check_plain_paths(self._patterns)
         sources = []
         for index, pattern in enumerate(self._patterns):
             matched = pbegin | f"Match{index}" >> fileio.MatchFiles(
                 beam_pattern(pattern), empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW_IF_WILDCARD
             )
-            sources.append(matched | f"Path{index}" >> beam.Map(lambda metadata: metadata.path))
+            sources.append(matched | f"File{index}" >> beam.Map(matched_file))
         if self._manifest:
             sources.append(
                 pbegin
                 | "ReadManifest" >> beam.io.ReadFromText(self._manifest)
-                | "ManifestUri" >> beam.FlatMap(lambda line: [uri] if (uri := manifest_uri(line)) else [])
+                | "ManifestUri"
+                >> beam.FlatMap(lambda line: [MatchedFile(uri)] if (uri := manifest_uri(line)) else [])
             )
         return (
             sources
             | "AllSources" >> beam.Flatten()
             # Overlapping patterns or a repeated manifest line must not give a photo two rows.
-            | "EachFileOnce" >> beam.Distinct()
+            | "KeyByUri" >> beam.Map(lambda file: (file.uri, file))
+            | "EachFileOnce" >> beam.CombinePerKey(most_informative)
+            | "DropKeys" >> beam.Values()
             | "CountFiles" >> beam.Map(_count_file)
         )

@@ -11,6 +11,7 @@ from typing import NamedTuple
 import numpy as np
 
 from pipeline.decode import DecodedPhoto
+from pipeline.files import MatchedFile
 from pipeline.preprocess import sharpness_and_views
 
 
@@ -27,11 +28,15 @@ class MeasuredPhoto(NamedTuple):
 class PhotoFacts(NamedTuple):
     """Per-photo facts carried as RunInference's key, so the model's output meets them without a join."""
 
-    uri: str
+    file: MatchedFile
     width: int
     height: int
     format: str
     laplacian_var: float
+
+    @property
+    def uri(self) -> str:
+        return self.file.uri
 
 
 def measure_photo(photo: DecodedPhoto) -> MeasuredPhoto:
@@ -40,7 +45,7 @@ def measure_photo(photo: DecodedPhoto) -> MeasuredPhoto:
     return MeasuredPhoto(photo.width, photo.height, photo.format, laplacian_var=sharpness, views=views)
 
 
-def inference_example(uri: str, measured: MeasuredPhoto) -> tuple[PhotoFacts, np.ndarray]:
+def inference_example(file: MatchedFile, measured: MeasuredPhoto) -> tuple[PhotoFacts, np.ndarray]:
     """The keyed example RunInference takes: (facts, views)."""
-    facts = PhotoFacts(uri, measured.width, measured.height, measured.format, measured.laplacian_var)
+    facts = PhotoFacts(file, measured.width, measured.height, measured.format, measured.laplacian_var)
     return facts, measured.views

@@ -5,16 +5,17 @@ from __future__ import annotations
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from pipeline.files import MatchedFile
 from pipeline.steps import describe
 
 
-def read_bytes(uri: str) -> bytes:
-    """All bytes of the file at `uri`, exactly as stored.
+def read_bytes(file: MatchedFile) -> bytes:
+    """All bytes of the file, exactly as stored.
 
     Compression is turned off: by default FileSystems would gunzip a photo named `*.gz` and fail on
     one named `*.bz2`, but the decoder judges the content, never the name.
     """
-    with FileSystems.open(uri, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
+    with FileSystems.open(file.uri, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
         return stream.read()
 
 

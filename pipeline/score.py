@@ -86,7 +86,7 @@ def inference_failures(failed_batch: tuple) -> list[PhotoFailure]:
     """Every photo of a batch the model failed on, from RunInference's dead-letter element
     (batch of (facts, views), (exception type, repr, traceback))."""
     batch, (_, error_repr, _) = failed_batch
-    return [PhotoFailure(facts.uri, f"model inference failed ({error_repr})") for facts, _ in batch]
+    return [PhotoFailure(facts.file, f"model inference failed ({error_repr})") for facts, _ in batch]
 
 
 def run(argv: Sequence[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> RunSummary | None:

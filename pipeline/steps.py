@@ -14,11 +14,13 @@ import apache_beam as beam
 import cv2
 from apache_beam.metrics import Metrics
 
+from pipeline.files import MatchedFile
+
 METRICS_NAMESPACE = "blur_job"
 """Namespace of the job's own Beam counters (files, ok, errors, blurry, model_loads)."""
 
 OK = "ok"
-"""Tag of a per-photo step's main output: (uri, result) pairs."""
+"""Tag of a per-photo step's main output: (MatchedFile, result) pairs."""
 
 FAILED = "failed"
 """Tag of a per-photo step's side output: PhotoFailure elements."""
@@ -27,8 +29,12 @@ FAILED = "failed"
 class PhotoFailure(NamedTuple):
     """A photo that could not be scored, and why, in words for the output row."""
 
-    uri: str
+    file: MatchedFile
     reason: str
+
+    @property
+    def uri(self) -> str:
+        return self.file.uri
 
 
 def describe(error: BaseException) -> str:
@@ -38,10 +44,10 @@ def describe(error: BaseException) -> str:
 
 
 class PerPhoto(beam.DoFn):
-    """Applies `step` to the payload of a (uri, payload) element and emits (uri, result).
+    """Applies `step` to the payload of a (file, payload) element and emits (file, result).
 
-    A bare URI (the output of the match step) is its own payload. When `step` raises, the photo
-    goes to the FAILED output with `reason(uri, error)`.
+    A bare MatchedFile (the output of the match step) is its own payload. When `step` raises, the
+    photo goes to the FAILED output with `reason(uri, error)`.
     """
 
     def __init__(self, step: Callable[[Any], Any], reason: Callable[[str, Exception], str]):
@@ -56,18 +62,19 @@ class PerPhoto(beam.DoFn):
         # job_all_cores): 29.0-30.0 s and 46-48 CPU s with one thread, 29.1-32.6 s and 48-52 CPU s without.
         cv2.setNumThreads(1)
 
-    def process(self, element: str | tuple[str, Any]):
-        uri, payload = (element, element) if isinstance(element, str) else element
+    def process(self, element: MatchedFile | tuple[MatchedFile, Any]):
+        # A MatchedFile is itself a tuple: test for it first.
+        file, payload = (element, element) if isinstance(element, MatchedFile) else element
         try:
             result = self._step(payload)
         except Exception as error:  # any failure of one photo is that photo's row, never the job's end
-            yield beam.pvalue.TaggedOutput(FAILED, PhotoFailure(uri, self._reason(uri, error)))
+            yield beam.pvalue.TaggedOutput(FAILED, PhotoFailure(file, self._reason(file.uri, error)))
             return
-        yield uri, result
+        yield file, result
 
 
 def per_photo(step: Callable[[Any], Any], reason: Callable[[str, Exception], str]) -> beam.ParDo:
-    """A Beam step applying `step` to each photo; outputs OK: (uri, result), FAILED: PhotoFailure."""
+    """A Beam step applying `step` to each photo; outputs OK: (file, result), FAILED: PhotoFailure."""
     return beam.ParDo(PerPhoto(step, reason)).with_outputs(FAILED, main=OK)
 
 

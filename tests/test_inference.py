@@ -14,6 +14,7 @@ from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.testing.util import assert_that
 
 from model import MODEL_DIR
+from pipeline.files import MatchedFile
 from pipeline.inference import (
     BATCH_SIZE,
     METADATA_FILE,
@@ -90,8 +91,8 @@ def test_in_a_pipeline_the_model_loads_once_and_failed_batches_become_failures(p
 
     def example(index: int) -> tuple[PhotoFacts, np.ndarray]:
         if index == 24:  # views of the wrong size: the model's input signature refuses them
-            return PhotoFacts("wrong-size.jpg", 1, 1, "JPEG", 1.0), views[:, :100, :100]
-        return PhotoFacts(f"photo-{index}.jpg", 1, 1, "JPEG", 1.0), views
+            return PhotoFacts(MatchedFile("wrong-size.jpg"), 1, 1, "JPEG", 1.0), views[:, :100, :100]
+        return PhotoFacts(MatchedFile(f"photo-{index}.jpg"), 1, 1, "JPEG", 1.0), views
 
     all_uris = sorted([*(f"photo-{index}.jpg" for index in range(24)), "wrong-size.jpg"])
     handler = KeyedModelHandler(BlurModelHandler(MODEL_DIR, min_batch_size=4, max_batch_size=4))

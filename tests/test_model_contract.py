@@ -15,6 +15,7 @@ import pytest
 from model import METADATA_FILE, MODEL_DIR, MODEL_FILE
 from model.contract import ModelContractError, ModelMetadata, read_metadata
 from pipeline import score
+from pipeline.files import MatchedFile
 from pipeline.inference import BlurPrediction
 from pipeline.labels import BLUR_TYPES
 from pipeline.measure import PhotoFacts
@@ -86,7 +87,7 @@ def test_rows_and_evaluation_give_the_same_verdict() -> None:
     ]
     for probability, laplacian_var in cases:
         types = tuple(float(p) for p in rng.dirichlet(np.ones(len(BLUR_TYPES))))
-        facts = PhotoFacts("a.jpg", 10, 10, "JPEG", laplacian_var)
+        facts = PhotoFacts(MatchedFile("a.jpg"), 10, 10, "JPEG", laplacian_var)
         row = ok_row(
             facts,
             BlurPrediction(probability, types, "v"),

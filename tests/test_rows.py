@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline.files import MatchedFile
 from pipeline.inference import BlurPrediction
 from pipeline.labels import BLUR_TYPES
 from pipeline.measure import PhotoFacts
@@ -15,7 +16,9 @@ from pipeline.rows import PROBABILITY_COLUMNS, SCHEMA, error_row, ok_row
 from pipeline.steps import PhotoFailure
 
 NOW = datetime(2026, 11, 1, 12, 30, 15, 123456, tzinfo=UTC)
-FACTS = PhotoFacts(uri="gs://bucket/a b/é.jpg", width=4032, height=3024, format="JPEG", laplacian_var=73.5)
+FACTS = PhotoFacts(
+    file=MatchedFile("gs://bucket/a b/é.jpg"), width=4032, height=3024, format="JPEG", laplacian_var=73.5
+)
 THRESHOLDS = {"laplacian_threshold": 100.0, "blur_threshold": 0.5}
 
 
@@ -66,7 +69,9 @@ def test_thresholds_are_the_callers() -> None:
 
 
 def test_error_row_is_null_but_for_what_is_known() -> None:
-    row = error_row(PhotoFailure("/photos/x.jpg", "truncated JPEG file"), model_version="v7", scored_at=NOW)
+    row = error_row(
+        PhotoFailure(MatchedFile("/photos/x.jpg"), "truncated JPEG file"), model_version="v7", scored_at=NOW
+    )
     assert list(row) == SCHEMA.names
     known = {"uri": "/photos/x.jpg", "status": "error", "error": "truncated JPEG file", "model_version": "v7"}
     assert {name: row[name] for name in known} == known
@@ -79,7 +84,7 @@ def test_error_row_is_null_but_for_what_is_known() -> None:
 def test_rows_fit_the_parquet_schema(tmp_path) -> None:
     rows = [
         ok_row(FACTS, prediction(0.1, none=0.9, bokeh=0.1), scored_at=NOW, **THRESHOLDS),
-        error_row(PhotoFailure("broken.png", "not an image"), model_version="v7", scored_at=NOW),
+        error_row(PhotoFailure(MatchedFile("broken.png"), "not an image"), model_version="v7", scored_at=NOW),
     ]
     path = tmp_path / "rows.parquet"
     pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), path, compression="snappy")
