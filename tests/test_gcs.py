@@ -222,9 +222,10 @@ def test_a_gs_model_is_copied_for_loading_and_the_copy_removed(bucket, tmp_path,
 
 def test_output_is_finalized_snappy_parquet_with_the_contract_schema(scored, bucket) -> None:
     _, _, output_objects = scored
-    # Only the final shards remain: Beam's temporary files were copied into place and deleted.
-    assert output_objects
-    assert all(name.startswith("scores/run1/blur-") and name.endswith(".parquet") for name in output_objects)
-    parquet = pq.ParquetFile(io.BytesIO(bucket.blob(output_objects[0]).download_as_bytes()))
+    # Only the final shards and the run's manifest remain: Beam's temporary files were moved and deleted.
+    shards = [name for name in output_objects if name.endswith(".parquet")]
+    assert shards and set(output_objects) == {*shards, "scores/run1/blur-manifest.json"}
+    assert all(name.startswith("scores/run1/blur-") for name in shards)
+    parquet = pq.ParquetFile(io.BytesIO(bucket.blob(shards[0]).download_as_bytes()))
     assert parquet.schema_arrow.names == SCHEMA.names
     assert parquet.metadata.row_group(0).column(0).compression == "SNAPPY"
