@@ -1,11 +1,14 @@
-"""training/evaluate.py: its metric helpers on known inputs, and one --quick run on photos made here."""
+"""training/evaluation/: its metric helpers on known inputs, the held-out plan, the figures and the report
+from hand-made rows, and one --quick run of `python -m training.evaluate` on photos made here."""
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from itertools import count, islice
 from pathlib import Path
+from string import Template
 
 import cv2
 import numpy as np
@@ -13,49 +16,50 @@ import pytest
 
 from model import MODEL_DIR
 from pipeline.labels import BLUR_TYPES
-from training import evaluate, sources
+from training import sources
+from training.evaluation import cli, figures, metrics, plan, report, rows
 
 # --- metric helpers -----------------------------------------------------------------------------------
 
 
 def test_accuracy_counts_equal_entries():
-    assert evaluate.accuracy([True, False, True, True], [True, True, True, False]) == 0.5
-    assert evaluate.accuracy(np.array([1, 2, 3]), np.array([1, 2, 3])) == 1.0
-    assert math.isnan(evaluate.accuracy([], []))
+    assert metrics.accuracy([True, False, True, True], [True, True, True, False]) == 0.5
+    assert metrics.accuracy(np.array([1, 2, 3]), np.array([1, 2, 3])) == 1.0
+    assert math.isnan(metrics.accuracy([], []))
     with pytest.raises(ValueError):
-        evaluate.accuracy([True], [True, False])
+        metrics.accuracy([True], [True, False])
 
 
 def test_laplacian_verdict_is_strictly_below_threshold():
-    assert evaluate.laplacian_verdict([0.0, 99.9, 100.0, 250.0]).tolist() == [True, True, False, False]
-    assert evaluate.laplacian_verdict([150.0], threshold=200).tolist() == [True]
+    assert metrics.laplacian_verdict([0.0, 99.9, 100.0, 250.0]).tolist() == [True, True, False, False]
+    assert metrics.laplacian_verdict([150.0], threshold=200).tolist() == [True]
 
 
 def test_confusion_matrix_rows_are_truth_columns_are_predictions():
-    matrix = evaluate.confusion_matrix([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 2, 0], classes=3)
+    matrix = metrics.confusion_matrix([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 2, 0], classes=3)
     assert matrix.tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 2]]
-    assert evaluate.confusion_matrix([], [], classes=2).tolist() == [[0, 0], [0, 0]]
+    assert metrics.confusion_matrix([], [], classes=2).tolist() == [[0, 0], [0, 0]]
 
 
 def test_roc_curve_points_and_auc_on_a_known_case():
     # The classic example (also scikit-learn's): AUC 0.75.
-    fpr, tpr, thresholds = evaluate.roc_curve([False, False, True, True], [0.1, 0.4, 0.35, 0.8])
+    fpr, tpr, thresholds = metrics.roc_curve([False, False, True, True], [0.1, 0.4, 0.35, 0.8])
     assert fpr.tolist() == [0.0, 0.0, 0.5, 0.5, 1.0]
     assert tpr.tolist() == [0.0, 0.5, 0.5, 1.0, 1.0]
     assert thresholds.tolist() == [np.inf, 0.8, 0.4, 0.35, 0.1]
-    assert evaluate.auc(fpr, tpr) == pytest.approx(0.75)
+    assert metrics.auc(fpr, tpr) == pytest.approx(0.75)
 
 
 def test_auc_extremes_and_ties():
     truth = [False, False, True, True]
-    assert evaluate.auc(*evaluate.roc_curve(truth, [0.1, 0.2, 0.8, 0.9])[:2]) == 1.0
-    assert evaluate.auc(*evaluate.roc_curve(truth, [0.9, 0.8, 0.2, 0.1])[:2]) == 0.0
+    assert metrics.auc(*metrics.roc_curve(truth, [0.1, 0.2, 0.8, 0.9])[:2]) == 1.0
+    assert metrics.auc(*metrics.roc_curve(truth, [0.9, 0.8, 0.2, 0.1])[:2]) == 0.0
     # All scores tied: one diagonal step, chance level.
-    fpr, tpr, _ = evaluate.roc_curve(truth, [0.5, 0.5, 0.5, 0.5])
+    fpr, tpr, _ = metrics.roc_curve(truth, [0.5, 0.5, 0.5, 0.5])
     assert (fpr.tolist(), tpr.tolist()) == ([0.0, 1.0], [0.0, 1.0])
-    assert evaluate.auc(fpr, tpr) == 0.5
+    assert metrics.auc(fpr, tpr) == 0.5
     with pytest.raises(ValueError):
-        evaluate.roc_curve([True, True], [0.1, 0.2])
+        metrics.roc_curve([True, True], [0.1, 0.2])
 
 
 def test_auc_equals_the_probability_a_positive_outscores_a_negative():
@@ -67,27 +71,27 @@ def test_auc_equals_the_probability_a_positive_outscores_a_negative():
         positives[:, None] == negatives[None, :]
     ).sum()
     expected = wins / (len(positives) * len(negatives))
-    assert evaluate.auc(*evaluate.roc_curve(truth, scores)[:2]) == pytest.approx(expected)
+    assert metrics.auc(*metrics.roc_curve(truth, scores)[:2]) == pytest.approx(expected)
 
 
 def test_wilson_interval_known_values():
-    low, high = evaluate.wilson_interval(8, 10)
+    low, high = metrics.wilson_interval(8, 10)
     assert (round(low, 3), round(high, 3)) == (0.490, 0.943)
-    low, high = evaluate.wilson_interval(50, 50)
+    low, high = metrics.wilson_interval(50, 50)
     assert high == 1.0 and 0.92 < low < 0.94
-    assert all(math.isnan(v) for v in evaluate.wilson_interval(0, 0))
+    assert all(math.isnan(v) for v in metrics.wilson_interval(0, 0))
 
 
 def test_roc_corners_keep_the_curve():
     fpr = np.array([0.0, 0.0, 0.0, 0.5, 1.0])
     tpr = np.array([0.0, 0.5, 1.0, 1.0, 1.0])
-    corners = evaluate.roc_corners(fpr, tpr)
+    corners = metrics.roc_corners(fpr, tpr)
     assert corners.tolist() == [0, 2, 4]  # (0, 0.5) and (0.5, 1) lie on straight stretches
-    assert evaluate.auc(fpr[corners], tpr[corners]) == evaluate.auc(fpr, tpr) == 1.0
+    assert metrics.auc(fpr[corners], tpr[corners]) == metrics.auc(fpr, tpr) == 1.0
 
 
 def test_agreement_of_verdicts():
-    assert evaluate.agreement([True, False, True], [True, True, True]) == pytest.approx(2 / 3)
+    assert metrics.agreement([True, False, True], [True, True, True]) == pytest.approx(2 / 3)
 
 
 # --- the held-out sets --------------------------------------------------------------------------------
@@ -95,20 +99,20 @@ def test_agreement_of_verdicts():
 
 def test_stratified_specs_cover_every_variant_and_strength():
     rng = np.random.default_rng(0)
-    specs = [s for i in range(6) for s in evaluate.stratified_specs(rng, i, mask_count=10)]
-    kinds = {evaluate.spec_kind(s) for s in specs}
-    assert {f"none/{v}" for v in evaluate.NONE_VARIANTS} <= kinds
+    specs = [s for i in range(6) for s in plan.stratified_specs(rng, i, mask_count=10)]
+    kinds = {plan.spec_kind(s) for s in specs}
+    assert {f"none/{v}" for v in plan.NONE_VARIANTS} <= kinds
     assert {"gaussian/mild", "gaussian/strong", "defocus/mild", "defocus/strong", "motion/mild"} <= kinds
     assert {"minfilter", "bokeh"} <= kinds and kinds & {"motion/line", "motion/shake"}
     per_source = len(specs) // 6
-    assert per_source == sum(evaluate.SPECS_PER_TYPE.values())
+    assert per_source == sum(plan.SPECS_PER_TYPE.values())
     assert all(s.mask_index >= 0 for s in specs if s.blur_type == "bokeh")
     # No masks, no bokeh composites.
-    assert all(s.blur_type != "bokeh" for s in evaluate.stratified_specs(rng, 0, mask_count=0))
+    assert all(s.blur_type != "bokeh" for s in plan.stratified_specs(rng, 0, mask_count=0))
 
 
 def test_each_12mp_copy_has_twins_at_every_size_with_the_same_crop_and_blur():
-    tasks = evaluate.synthetic_tasks(5, 10, seed=1, sizes=(300, 700), large_per_source=2)
+    tasks = plan.synthetic_tasks(5, 10, seed=1, sizes=(300, 700), large_per_source=2)
     pairs: dict[int, list] = {}
     for task in tasks:
         if task.pair >= 0:
@@ -116,19 +120,19 @@ def test_each_12mp_copy_has_twins_at_every_size_with_the_same_crop_and_blur():
     assert len(pairs) == 10
     for twins in pairs.values():
         # The 400-px twin is added even when 400 is not among the sizes: the agreement needs it.
-        assert sorted(t.size for t in twins) == [300, 400, 700, evaluate.LARGE_SIZE]
+        assert sorted(t.size for t in twins) == [300, 400, 700, plan.LARGE_SIZE]
         assert len({t.spec for t in twins}) == 1 and len({t.crop_seed for t in twins}) == 1
     assert len({t.spec.blur_type for twins in pairs.values() for t in twins}) == len(BLUR_TYPES)
     assert [t.index for t in tasks] == list(range(len(tasks)))
-    assert tasks == evaluate.synthetic_tasks(5, 10, seed=1, sizes=(300, 700), large_per_source=2)
+    assert tasks == plan.synthetic_tasks(5, 10, seed=1, sizes=(300, 700), large_per_source=2)
 
 
-def _row(blurry: bool, probability: float, laplacian: float, **fields) -> evaluate.Row:
+def _row(blurry: bool, probability: float, laplacian: float, **fields) -> rows.Row:
     blur_type = fields.pop("blur_type", "gaussian" if blurry else "none")
     types = [0.0] * 6
     predicted = fields.pop("predicted", blur_type if blur_type in BLUR_TYPES else "motion")
     types[BLUR_TYPES.index(predicted)] = 1.0
-    return evaluate.Row(
+    return rows.Row(
         set=fields.pop("set", "synthetic"),
         source=fields.pop("source", "s"),
         kind=fields.pop("kind", blur_type),
@@ -158,24 +162,22 @@ def test_compute_figures_on_hand_made_rows():
         _row(False, 0.6, 900, set="real", file="s.jpg", size="original"),
         _row(False, 0.2, 30, set="real", blur_type="bokeh", file="k.jpg", size="original"),
     ]
-    figures = evaluate.compute_figures(synth, real)
-    assert figures["synthetic"]["cnn"]["value"] == pytest.approx(4 / 6)
-    assert figures["synthetic"]["laplacian"]["value"] == pytest.approx(3 / 6)
-    assert figures["real"]["cnn"]["value"] == pytest.approx(2 / 3)
-    agree = figures["size_agreement_400_vs_12mp"]
+    found = figures.compute_figures(synth, real)
+    assert found["synthetic"]["cnn"]["value"] == pytest.approx(4 / 6)
+    assert found["synthetic"]["laplacian"]["value"] == pytest.approx(3 / 6)
+    assert found["real"]["cnn"]["value"] == pytest.approx(2 / 3)
+    agree = found["size_agreement_400_vs_12mp"]
     assert (agree["cnn"]["value"], agree["cnn"]["n"]) == (0.5, 2)
-    assert figures["bokeh_kept"]["value"] == 0.5 and figures["bokeh_kept"]["n"] == 2
-    assert (
-        figures["low_detail_kept"]["value"] == 1.0 and figures["low_detail_kept"]["laplacian"]["value"] == 0.0
-    )
-    matrix = np.array(figures["blur_type"]["confusion_matrix"])
+    assert found["bokeh_kept"]["value"] == 0.5 and found["bokeh_kept"]["n"] == 2
+    assert found["low_detail_kept"]["value"] == 1.0 and found["low_detail_kept"]["laplacian"]["value"] == 0.0
+    matrix = np.array(found["blur_type"]["confusion_matrix"])
     assert matrix.sum() == 6  # real blurry photos have no type and are left out
     # The 12-MP gaussian row was called sharp, so its type is read as a keep type.
     assert matrix[BLUR_TYPES.index("gaussian"), BLUR_TYPES.index("none")] == 1
     assert matrix[BLUR_TYPES.index("bokeh"), BLUR_TYPES.index("motion")] == 1
-    assert [m["file"] for m in figures["misclassified_real"]] == ["s.jpg"]
-    assert figures["roc"]["real"]["cnn"]["auc"] == 1.0
-    assert [t["pass"] for t in evaluate.targets(figures)] == [False, False, False, False, True]
+    assert [m["file"] for m in found["misclassified_real"]] == ["s.jpg"]
+    assert found["roc"]["real"]["cnn"]["auc"] == 1.0
+    assert [t["pass"] for t in figures.targets(found)] == [False, False, False, False, True]
 
 
 # --- one quick run, end to end -------------------------------------------------------------------------
@@ -232,7 +234,7 @@ def _photo_folders(tmp_path: Path) -> tuple[Path, Path, Path, list[str], str]:
 def test_quick_run_writes_the_report_from_held_out_photos_only(tmp_path):
     sharp, real, masks, held, _ = _photo_folders(tmp_path)
     out = tmp_path / "out"
-    result = evaluate.main(
+    result = cli.main(
         ["--model", str(MODEL_DIR), "--photos", str(sharp), "--real", str(real), "--masks", str(masks)]
         + ["--out", str(out), "--quick", "--no-skimage", "--processes", "1"]
     )
@@ -243,33 +245,44 @@ def test_quick_run_writes_the_report_from_held_out_photos_only(tmp_path):
     assert sorted(saved["inputs"]["real_photos"]) == sorted(
         [f"{n}.jpg" for n in held[:2]] * 2 + ["plasma_Kite.jpg", "plasma_BytheWater.jpg"]
     )
-    figures = saved["figures"]
-    specs = sum(evaluate.QUICK_SPECS_PER_TYPE.values())
-    assert figures["counts"]["synthetic_rows"] == 3 * specs * 2 + 3  # 2 sizes, plus one 12-MP copy each
-    assert figures["counts"]["real_photos"] == 6
-    assert figures["counts"]["real_rows"] == 6 + 2  # 400-px copies of the two photos larger than 400 px
-    assert figures["synthetic_by_size"]["12MP"]["cnn"]["n"] == 3
-    assert figures["size_agreement_400_vs_12mp"]["cnn"]["n"] == 3
-    assert np.array(figures["blur_type"]["confusion_matrix"]).sum() == figures["counts"]["synthetic_rows"]
-    assert figures["bokeh_kept"]["real"]["n"] == 1 and figures["low_detail_kept"]["real"]["n"] == 1
-    for share in (figures["synthetic"]["cnn"], figures["real"]["cnn"], figures["blur_type"]["accuracy"]):
+    found = saved["figures"]
+    specs = sum(plan.QUICK_SPECS_PER_TYPE.values())
+    assert found["counts"]["synthetic_rows"] == 3 * specs * 2 + 3  # 2 sizes, plus one 12-MP copy each
+    assert found["counts"]["real_photos"] == 6
+    assert found["counts"]["real_rows"] == 6 + 2  # 400-px copies of the two photos larger than 400 px
+    assert found["synthetic_by_size"]["12MP"]["cnn"]["n"] == 3
+    assert found["size_agreement_400_vs_12mp"]["cnn"]["n"] == 3
+    assert np.array(found["blur_type"]["confusion_matrix"]).sum() == found["counts"]["synthetic_rows"]
+    assert found["bokeh_kept"]["real"]["n"] == 1 and found["low_detail_kept"]["real"]["n"] == 1
+    for share in (found["synthetic"]["cnn"], found["real"]["cnn"], found["blur_type"]["accuracy"]):
         assert 0.0 <= share["value"] <= 1.0
-    assert {t["target"] for t in saved["targets"]} == set(evaluate.TARGETS)
+    assert {t["target"] for t in saved["targets"]} == set(figures.TARGETS)
     assert saved["cost"]["photos_per_second"] > 0 and saved["model"]["file_bytes"] > 0
-    assert result["figures"]["counts"] == figures["counts"]
+    assert result["figures"]["counts"] == found["counts"]
 
-    report = (out / "EVALUATION.md").read_text()
-    assert "| Laplacian@100 accuracy | 85% |" in report and "Quick smoke run" in report
-    assert report.count("PASS") + report.count("FAIL") >= 5
+    written = (out / "EVALUATION.md").read_text()
+    assert "| Laplacian@100 accuracy | 85% |" in written and "Quick smoke run" in written
+    assert written.count("PASS") + written.count("FAIL") >= 5
     for name in ("confusion_matrix.png", "roc.png", "accuracy_by_size.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        assert f"({name})" in report
+        assert f"({name})" in written
+
+    # Every fact in the report comes from the result: the template names exactly the values made from
+    # it, the saved JSON renders the same text, and a changed setting shows in the text.
+    assert set(Template(report.TEMPLATE.read_text()).get_identifiers()) == set(report.report_values(saved))
+    assert report.render_report(saved) == written
+    changed = copy.deepcopy(saved)
+    changed["method"].update(held_out_percent=33, laplacian_threshold=150.0)
+    changed["model"]["metadata"]["working_scale"]["long_side"] = 1200
+    text = report.render_report(changed)
+    assert "33% of scenes by hash" in text and "| Laplacian@150 accuracy |" in text
+    assert "Laplacian@100" not in text and "long side <= 1200 px" in text
 
 
 def test_seen_scenes_diagnostic_uses_training_scenes_and_leaves_the_report_alone(tmp_path):
     sharp, real, masks, _, trained_on = _photo_folders(tmp_path)
     out = tmp_path / "out"
-    evaluate.main(
+    cli.main(
         ["--model", str(MODEL_DIR), "--photos", str(sharp), "--real", str(real), "--masks", str(masks)]
         + ["--out", str(out), "--quick", "--no-skimage", "--processes", "1", "--seen-scenes", "5"]
     )

@@ -20,7 +20,7 @@ from pipeline.inference import BlurPrediction
 from pipeline.labels import BLUR_TYPES
 from pipeline.measure import PhotoFacts
 from pipeline.rows import ok_row
-from training.evaluate import Row
+from training.evaluation.rows import Row
 
 
 def model_folder_with(tmp_path, change) -> str:
@@ -64,7 +64,7 @@ def test_a_bad_metadata_file_stops_the_job_at_launch(tmp_path, change, message) 
 def test_evaluating_a_model_does_not_import_beam() -> None:
     code = (
         "import sys, numpy as np\n"
-        "import training.evaluate\n"
+        "import training.evaluate, training.evaluation.run\n"
         "from model import MODEL_DIR\n"
         "from model.contract import load_blur_model\n"
         "model = load_blur_model(MODEL_DIR)\n"

@@ -1,0 +1,270 @@
+"""The report, model/EVALUATION.md: `report_template.md` filled in from the evaluation's result (the
+figures, the targets, the plan, the method's settings and the model's metadata), nothing written by hand.
+
+Tables are made here; every sentence is in the template, with a `${name}` for each fact. A new held-out
+set gets a section in the template and its values in `report_values`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from string import Template
+from typing import Any
+
+from training.evaluation.figures import TARGET_NAMES
+
+TEMPLATE = Path(__file__).with_name("report_template.md")
+
+
+def pct(share: dict[str, Any] | float | None) -> str:
+    """A share as '92.6%', or with its count and interval '92.6% (n=2784, 95% CI 92-93%)'."""
+    value = share["value"] if isinstance(share, dict) else share
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if isinstance(share, dict) and "ci95" in share:
+        low, high = share["ci95"]
+        return f"{100 * value:.1f}% (n={share['n']}, 95% CI {100 * low:.0f}-{100 * high:.0f}%)"
+    return f"{100 * value:.1f}%"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def group_table(groups: dict[str, dict], heading: str, laplacian: str) -> str:
+    """A split as a table: n, CNN and Laplacian accuracy, and blur-type accuracy where known."""
+    typed = all("blur_type" in g for g in groups.values())
+    header = [heading, "n", "CNN", laplacian] + (["CNN blur type"] if typed else [])
+    rows = []
+    for name, group in groups.items():
+        cells = [name, str(group["cnn"]["n"]), pct(group["cnn"]["value"]), pct(group["laplacian"]["value"])]
+        if typed:
+            cells.append(pct(group["blur_type"]["value"]))
+        rows.append(cells)
+    return _table(header, rows)
+
+
+def kind_by_size_table(table: dict[str, dict[str, float]], sizes: list[str]) -> str:
+    sizes = [s for s in sizes if any(s in row for row in table.values())]
+    rows = [[kind, *(pct(row[s]) if s in row else "-" for s in sizes)] for kind, row in table.items()]
+    return _table(["CNN accuracy: kind \\ long side", *sizes], rows)
+
+
+def targets_table(result: dict[str, Any]) -> str:
+    figures, cost = result["figures"], result["cost"]
+    agree = figures["size_agreement_400_vs_12mp"]
+    real_counts = {
+        "bokeh_kept": figures["bokeh_kept"]["real"]["n"],
+        "low_detail_kept": figures["low_detail_kept"]["real"]["n"],
+    }
+    rows = []
+    for target in result["targets"]:
+        name = TARGET_NAMES[target["target"]]
+        if target["target"] in real_counts:
+            name = name.replace("+ real", f"+ {real_counts[target['target']]} real")
+        verdict = "PASS" if target["pass"] else "FAIL"
+        rows.append([name, f"{target['at_least']:.0%}", pct(target["measured"]), verdict])
+    rows.append(
+        [
+            f"same verdict at {result['method']['pair_size']} px and 12 MP",
+            "(report)",
+            f"{pct(agree['cnn'])} of {agree['cnn']['n']} pairs",
+            "",
+        ]
+    )
+    rows.append(
+        [
+            "model cost per photo",
+            "(report)",
+            f"{cost['ms_per_photo']:.1f} ms wall ({cost['photos_per_second']:.0f} photos/s),"
+            f" {cost['cpu_ms_per_photo']:.1f} core-ms",
+            "",
+        ]
+    )
+    return _table(["target", "at least", "measured", ""], rows)
+
+
+def agreement_table(by_size: dict[str, dict], laplacian: str) -> str:
+    rows = [[size, str(a["n"]), pct(a["cnn"]), pct(a["laplacian"])] for size, a in by_size.items()]
+    return _table(["same verdict as the 12-MP copy", "n", "CNN", laplacian], rows)
+
+
+def kept_lines(figures: dict[str, Any], laplacian: str) -> str:
+    lines = []
+    for key, title in (("bokeh_kept", "Bokeh photos kept"), ("low_detail_kept", "Low-detail sharp kept")):
+        block = figures[key]
+        lines.append(
+            f"- {title}: {pct(block)}; synthetic {pct(block['synthetic'])}, real {pct(block['real'])},"
+            f" real shrunk copies {pct(block['real_reduced_sizes'])}."
+            f" {laplacian} keeps {pct(block['laplacian'])}."
+        )
+    return "\n".join(lines)
+
+
+def roc_table(roc: dict[str, Any]) -> str:
+    rows = [
+        [name, f"{curves['cnn']['auc']:.3f}", f"{curves['laplacian']['auc']:.3f}"]
+        for name, curves in roc.items()
+        if curves
+    ]
+    return _table(["set", "AUC CNN", "AUC Laplacian"], rows)
+
+
+def misclassified_table(misclassified: list[dict[str, Any]]) -> str:
+    rows = [
+        [
+            row["file"],
+            row["size"],
+            row["label"],
+            f"{row['blur_probability']:.3f}",
+            f"{row['laplacian_var']:.1f}",
+            row["predicted_type"],
+        ]
+        for row in misclassified
+    ] or [["(none)", "", "", "", "", ""]]
+    return _table(["file", "size", "label", "blur probability", "Laplacian var", "predicted type"], rows)
+
+
+def training_lines(training: dict[str, Any] | None) -> str:
+    """How the model was made, from the `training` entry of its metadata."""
+    if not training:
+        return "- Not recorded: metadata.json has no `training` entry (an untrained development model?)."
+    get = training.get
+    time_line = (
+        f"- Time: {get('train_seconds', '?')} s training, on examples read from the `--cache` folder"
+        " that an earlier run with the same seed and data made."
+        if get("examples_from_cache")
+        else f"- Time: {get('generate_seconds', '?')} s making examples + {get('train_seconds', '?')}"
+        " s training."
+    )
+    return "\n".join(
+        [
+            f"- Command: `{get('command', '?')}`",
+            time_line,
+            f"- Data: {get('examples', '?')} examples from {get('sharp_sources', '?')} sharp sources,"
+            f" {get('real_photos', '?')} real labelled photos, {get('masks', '?')} masks;"
+            f" {get('epochs', '?')} epochs, width {get('width', '?')}, seed {get('seed', '?')}.",
+            f"- Final training metrics: `{json.dumps(get('final', {}))}`",
+        ]
+    )
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(f"`{name}`" for name in names)
+
+
+def report_values(result: dict[str, Any]) -> dict[str, str]:
+    """Every `${name}` of the template, from the result."""
+    figures, model, cost, method = result["figures"], result["model"], result["cost"], result["method"]
+    metadata = model["metadata"]
+    counts, types = figures["counts"], figures["blur_type"]
+    agree = figures["size_agreement_400_vs_12mp"]
+    laplacian = f"Laplacian@{method['laplacian_threshold']:g}"
+    large_groups = figures["synthetic_large_by_origin"]
+    sizes = [*map(str, result["sizes"]), method["large_label"]]
+    return {
+        "model_version": model["version"],
+        "model_mb": f"{model['file_bytes'] / 1e6:.2f}",
+        "evaluated_at": result["evaluated_at"],
+        "seconds": f"{result['seconds']:.0f}",
+        "command": result["command"],
+        "held_out_percent": str(method["held_out_percent"]),
+        "low_detail_sharp": _names(method["low_detail_sharp"]),
+        "masks": str(result["inputs"]["masks"]),
+        "seed": str(result["seed"]),
+        "quick_note": " **Quick smoke run: the figures mean little.**" if result["quick"] else "",
+        "study_set": method["study"]["set"],
+        "study_laplacian": f"{method['study']['laplacian']:.0%}",
+        "study_cnn": f"{method['study']['cnn']:.0%}",
+        "study_blur_type": f"{method['study']['blur_type']:.0%}",
+        "laplacian": laplacian,
+        "laplacian_threshold": f"{method['laplacian_threshold']:g}",
+        "blur_threshold": f"{method['blur_threshold']:g}",
+        "synthetic_laplacian": pct(figures["synthetic"]["laplacian"]),
+        "synthetic_cnn": pct(figures["synthetic"]["cnn"]),
+        "real_laplacian": pct(figures["real"]["laplacian"]),
+        "real_cnn": pct(figures["real"]["cnn"]),
+        "blur_type_accuracy": pct(types["accuracy"]),
+        "type_count": str(len(types["classes"])),
+        "working_long_side": str(metadata["working_scale"]["long_side"]),
+        "resize_kernel": metadata["working_scale"]["resize_kernel"].removeprefix("cv2."),
+        "targets_table": targets_table(result),
+        "synthetic_rows": str(counts["synthetic_rows"]),
+        "synthetic_source_count": str(len(counts["synthetic_sources"])),
+        "synthetic_sources": _names(counts["synthetic_sources"]),
+        "specs_per_type": ", ".join(f"{t} x{n}" for t, n in result["specs_per_type"].items()),
+        "keep_variants": ", ".join(method["keep_variants"]),
+        "sizes": ", ".join(map(str, result["sizes"])),
+        "pairs": str(agree["cnn"]["n"]),
+        "large_size": str(method["large_size"]),
+        "large_sources": (
+            f"all {len(agree['sources'])} sources"
+            if agree["sources"] == counts["synthetic_sources"]
+            else _names(agree["sources"])
+        ),
+        "large_rows": str(sum(group["cnn"]["n"] for group in large_groups.values())),
+        "upscaled_rows": str(
+            sum(group["cnn"]["n"] for name, group in large_groups.items() if "upscaled" in name)
+        ),
+        "native_large_max_upscale": f"{method['native_large_max_upscale']:g}",
+        "real_photos": str(counts["real_photos"]),
+        "real_kinds": ", ".join(
+            f"{kind}: {group['cnn']['n']}" for kind, group in figures["real_by_kind"].items()
+        ),
+        "real_reduced_sizes": " and ".join(map(str, result["real_reduced_sizes"])),
+        "real_copy_quality": str(method["real_copy_quality"]),
+        "real_rows": str(counts["real_rows"]),
+        "synthetic_by_size_table": group_table(
+            figures["synthetic_by_size"], "synthetic, long side", laplacian
+        ),
+        "synthetic_large_by_origin_table": group_table(
+            large_groups, "synthetic large rows, by source", laplacian
+        ),
+        "real_by_size_table": group_table(figures["real_by_size"], "real, size", laplacian),
+        "blur_type_by_size": ", ".join(f"{size}: {pct(share)}" for size, share in types["by_size"].items()),
+        "pair_size": str(method["pair_size"]),
+        "agreement_cnn": pct(agree["cnn"]),
+        "agreement_laplacian": pct(agree["laplacian"]),
+        "pair_accuracy_small": pct(agree["cnn_accuracy_400"]),
+        "pair_accuracy_large": pct(agree["cnn_accuracy_12mp"]),
+        "agreement_table": agreement_table(agree["with_12mp_by_size"], laplacian),
+        "synthetic_by_kind_table": group_table(figures["synthetic_by_kind"], "synthetic kind", laplacian),
+        "kind_by_size_table": kind_by_size_table(figures["synthetic_by_kind_and_size"], sizes),
+        "synthetic_by_strength_table": group_table(
+            figures["synthetic_by_strength"], "synthetic blurry, strength", laplacian
+        ),
+        "synthetic_blurry_haze_table": group_table(
+            figures["synthetic_blurry_haze"], "synthetic blurry, haze", laplacian
+        ),
+        "real_by_kind_table": group_table(figures["real_by_kind"], "real photos (as on disk)", laplacian),
+        "kept_lines": kept_lines(figures, laplacian),
+        "roc_table": roc_table(figures["roc"]),
+        "misclassified_table": misclassified_table(figures["misclassified_real"]),
+        "errors_by_source": ", ".join(
+            f"{s} {n}" for s, n in list(figures["misclassified_synthetic_by_source"].items())[:8]
+        )
+        or "none",
+        "cost_ms": f"{cost['ms_per_photo']:.1f}",
+        "cost_rate": f"{cost['photos_per_second']:.0f}",
+        "cost_batch": str(cost["batch"]),
+        "views_per_photo": str(metadata["input"]["views_per_photo"]),
+        "view_size": str(metadata["input"]["view_size"]),
+        "cost_photos": str(cost["photos_timed"]),
+        "cost_cpus": str(cost["cpu_count"]),
+        "cost_load": f"{cost['load_average']:.1f}",
+        "cost_cpu_ms": f"{cost['cpu_ms_per_photo']:.1f}",
+        "training_lines": training_lines(metadata.get("training")),
+    }
+
+
+def render_report(result: dict[str, Any]) -> str:
+    """EVALUATION.md's text: the template with every value filled in (a missing one is an error)."""
+    return Template(TEMPLATE.read_text()).substitute(report_values(result))
+
+
+def write_report(result: dict[str, Any], out: Path) -> None:
+    (out / "EVALUATION.md").write_text(render_report(result))

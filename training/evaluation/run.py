@@ -1,0 +1,136 @@
+"""One evaluation from start to finish: plan both held-out sets, make the examples, predict, gather the
+figures (`evaluate`), then write evaluation.json, the plots and EVALUATION.md (`write_outputs`).
+
+The held-out sets are the entries of `task_sets` in `evaluate`: a new set adds its tasks there (see
+plan.py and examples.py), its figures in figures.py and its section in report_template.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model import MODEL_FILE
+from pipeline.verdict import DEFAULT_BLUR_THRESHOLD, DEFAULT_LAPLACIAN_THRESHOLD
+from training import sources
+from training.evaluation import figures as figures_module
+from training.evaluation.examples import generate
+from training.evaluation.plan import (
+    LARGE_LABEL,
+    LARGE_SIZE,
+    NONE_VARIANTS,
+    PAIR_SIZE,
+    REAL_COPY_QUALITY,
+    Plan,
+    real_tasks,
+    synthetic_tasks,
+)
+from training.evaluation.plots import write_plots
+from training.evaluation.predict import measure_cost, predict
+from training.evaluation.report import write_report
+
+log = logging.getLogger("evaluate")
+
+
+def method() -> dict[str, Any]:
+    """The settings behind the figures, recorded in the JSON so the report states them from there."""
+    return {
+        "held_out_percent": sources.HELD_OUT_PERCENT,
+        "low_detail_sharp": list(sources.LOW_DETAIL_SHARP),
+        "keep_variants": list(dict.fromkeys(NONE_VARIANTS)),
+        "large_size": LARGE_SIZE,
+        "large_label": LARGE_LABEL,
+        "pair_size": PAIR_SIZE,
+        "real_copy_quality": REAL_COPY_QUALITY,
+        "laplacian_threshold": DEFAULT_LAPLACIAN_THRESHOLD,
+        "blur_threshold": DEFAULT_BLUR_THRESHOLD,
+        "native_large_max_upscale": figures_module.NATIVE_LARGE_MAX_UPSCALE,
+        "study": {**figures_module.STUDY, "set": figures_module.STUDY_SET},
+    }
+
+
+def evaluate(
+    model_dir: str,
+    synthetic_sources: list[sources.Photo],
+    real_photos: list[sources.Photo],
+    masks: list[str],
+    plan: Plan,
+    seed: int,
+    processes: int,
+) -> dict[str, Any]:
+    """Make the held-out sets, run the model, and gather every figure (nothing written yet)."""
+    started = time.time()
+    task_sets = {
+        "synthetic": synthetic_tasks(
+            len(synthetic_sources), len(masks), seed, plan.sizes, plan.large_per_source, plan.specs_per_type
+        ),
+        "real": real_tasks(real_photos, plan.real_reduced_sizes),
+    }
+    log.info("making %s examples", ", ".join(f"{len(tasks)} {name}" for name, tasks in task_sets.items()))
+    made = generate(synthetic_sources, masks, task_sets, processes)
+    generated = time.time()
+    log.info("examples made in %.0f s; running the model", generated - started)
+    model = predict(model_dir, made.values())
+    predicted = time.time()
+    real_views, synth_views = made["real"][1], made["synthetic"][1]
+    cost = measure_cost(model, real_views if len(real_views) else synth_views, plan.cost_batches)
+    log.info("model alone: %.1f ms per photo", cost["ms_per_photo"])
+    figures = figures_module.compute_figures(made["synthetic"][0], made["real"][0])
+    metadata = model.metadata
+    return {
+        "seed": seed,
+        "specs_per_type": plan.specs_per_type,
+        "sizes": list(plan.sizes),
+        "real_reduced_sizes": list(plan.real_reduced_sizes),
+        "inputs": {
+            "masks": len(masks),
+            "synthetic_sources": [p.name for p in synthetic_sources],
+            "real_photos": [Path(p.path).name for p in real_photos],
+        },
+        "model": {
+            "dir": str(model_dir),
+            "version": metadata.version,
+            "file_bytes": (Path(model_dir) / MODEL_FILE).stat().st_size,
+            "metadata": metadata.to_json(),
+        },
+        "method": method(),
+        "cost": cost,
+        "figures": figures,
+        "targets": figures_module.targets(figures),
+        "stage_seconds": {
+            "examples": round(generated - started, 1),
+            "inference": round(predicted - generated, 1),
+        },
+    }
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON: numpy scalars to Python, NaN to null."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json(result: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(jsonable(result), indent=1) + "\n")
+
+
+def write_outputs(result: dict[str, Any], out: Path) -> None:
+    """EVALUATION.md, evaluation.json and the three PNG plots in `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_plots(result["figures"], out)
+    write_report(result, out)
+    write_json(result, out / "evaluation.json")
