@@ -73,10 +73,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def choose_photos(
-    args: argparse.Namespace, plan: planning.Plan
-) -> tuple[list[sources.Photo], list[sources.Photo], list[str]]:
-    """(synthetic sources, real photos, masks) of the side asked for: held out, or seen in training."""
+def choose_photos(args: argparse.Namespace, plan: planning.Plan) -> planning.EvaluationPhotos:
+    """The photos and masks of the side asked for: held out, or seen in training."""
     seen = args.seen_scenes is not None
     sharp, real, masks = sources.split_side(
         args.photos, args.real, args.masks, held_out=not seen, use_skimage=not args.no_skimage
@@ -95,7 +93,7 @@ def choose_photos(
         len(real_photos),
         len(masks),
     )
-    return synthetic_sources, real_photos, masks
+    return planning.EvaluationPhotos(synthetic_sources, real_photos, masks)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -103,9 +101,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     started = time.time()
     plan = planning.QUICK_PLAN if args.quick else planning.Plan(large_per_source=args.large_per_source)
-    synthetic_sources, real_photos, masks = choose_photos(args, plan)
-
-    result = evaluate(args.model, synthetic_sources, real_photos, masks, plan, args.seed, args.processes)
+    photos = choose_photos(args, plan)
+    result = evaluate(args.model, photos, plan, args.seed, args.processes)
     result.update(
         command=f"{COMMAND} " + " ".join(argv if argv is not None else sys.argv[1:]),
         evaluated_at=time.strftime("%Y-%m-%d %H:%M", time.localtime(started)),

@@ -32,7 +32,7 @@ STUDY_SET = "1000 clear + 1000 blurry"
 TARGET_NAMES = {
     "synthetic_cnn_accuracy": "blurry vs keep, held-out synthetic",
     "real_cnn_accuracy": "blurry vs keep, held-out real",
-    "blur_type_accuracy": "blur type over six types (synthetic)",
+    "blur_type_accuracy": "blur type over all types (synthetic)",
     "bokeh_kept": "bokeh photos kept (synthetic + real)",
     "low_detail_kept": "low-detail sharp photos kept (haze/low-contrast synthetic + real)",
 }

@@ -58,6 +58,15 @@ QUICK_PLAN = Plan(
 
 
 @dataclass(frozen=True)
+class EvaluationPhotos:
+    """What a run draws on: the sharp sources of the synthetic set, the real photos, and the masks."""
+
+    synthetic_sources: list[sources.Photo]
+    real_photos: list[sources.Photo]
+    masks: list[str]
+
+
+@dataclass(frozen=True)
 class SyntheticTask:
     """One synthetic example: a crop of a held-out source, degraded by `spec`, at `size` px."""
 

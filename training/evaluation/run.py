@@ -27,6 +27,7 @@ from training.evaluation.plan import (
     NONE_VARIANTS,
     PAIR_SIZE,
     REAL_COPY_QUALITY,
+    EvaluationPhotos,
     Plan,
     real_tasks,
     synthetic_tasks,
@@ -56,21 +57,16 @@ def method() -> dict[str, Any]:
 
 
 def evaluate(
-    model_dir: str,
-    synthetic_sources: list[sources.Photo],
-    real_photos: list[sources.Photo],
-    masks: list[str],
-    plan: Plan,
-    seed: int,
-    processes: int,
+    model_dir: str, photos: EvaluationPhotos, plan: Plan, seed: int, processes: int
 ) -> dict[str, Any]:
     """Make the held-out sets, run the model, and gather every figure (nothing written yet)."""
     started = time.time()
+    synthetic_sources, masks = photos.synthetic_sources, photos.masks
     task_sets = {
         "synthetic": synthetic_tasks(
             len(synthetic_sources), len(masks), seed, plan.sizes, plan.large_per_source, plan.specs_per_type
         ),
-        "real": real_tasks(real_photos, plan.real_reduced_sizes),
+        "real": real_tasks(photos.real_photos, plan.real_reduced_sizes),
     }
     log.info("making %s examples", ", ".join(f"{len(tasks)} {name}" for name, tasks in task_sets.items()))
     made = generate(synthetic_sources, masks, task_sets, processes)
@@ -91,7 +87,7 @@ def evaluate(
         "inputs": {
             "masks": len(masks),
             "synthetic_sources": [p.name for p in synthetic_sources],
-            "real_photos": [Path(p.path).name for p in real_photos],
+            "real_photos": [Path(p.path).name for p in photos.real_photos],
         },
         "model": {
             "dir": str(model_dir),
