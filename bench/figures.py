@@ -45,6 +45,11 @@ def inrun_rate(timestamps: Sequence[float], low: float = 0.1, high: float = 0.9)
     return (last - first) / (times[last] - times[first])
 
 
+def rounded(value: float | None, digits: int = 2) -> float | None:
+    """`value` rounded, None kept (a figure that could not be told)."""
+    return None if value is None else round(value, digits)
+
+
 def ratio(numerator: float | None, denominator: float | None) -> float | None:
     if numerator is None or not denominator:
         return None

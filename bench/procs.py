@@ -9,17 +9,22 @@ descendants (Beam's multi-process DirectRunner starts one SDK worker process per
 CPU time is the user+system time of the command and every descendant it waited for, from
 getrusage(RUSAGE_CHILDREN) taken before and after; the sampled per-process CPU times are kept as a
 cross-check for descendants that were never waited for.
+
+`machine_facts` and `machine_state` describe the machine and what else runs on it (load average, the
+processes using more than a tenth of a core), recorded before and after a benchmark.
 """
 
 from __future__ import annotations
 
 import os
+import platform
 import resource
 import subprocess
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -45,26 +50,29 @@ def parse_stat(text: str) -> tuple[int, float]:
     return int(fields[1]), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def process_tree(root: int) -> dict[int, float]:
-    """{pid: CPU seconds so far} for `root` and all its living descendants."""
-    parents: dict[int, int] = {}
-    cpu: dict[int, float] = {}
+def all_processes() -> dict[int, tuple[int, float]]:
+    """{pid: (parent pid, CPU seconds so far)} of every process now running."""
+    found: dict[int, tuple[int, float]] = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         text = _read(f"/proc/{name}/stat")
-        if text is None:
-            continue
-        pid = int(name)
-        parents[pid], cpu[pid] = parse_stat(text)
+        if text is not None:
+            found[int(name)] = parse_stat(text)
+    return found
+
+
+def process_tree(root: int) -> dict[int, float]:
+    """{pid: CPU seconds so far} for `root` and all its living descendants."""
+    processes = all_processes()
     children: dict[int, list[int]] = {}
-    for pid, parent in parents.items():
+    for pid, (parent, _) in processes.items():
         children.setdefault(parent, []).append(pid)
     tree: dict[int, float] = {}
-    stack = [root] if root in parents else []
+    stack = [root] if root in processes else []
     while stack:
         pid = stack.pop()
-        tree[pid] = cpu[pid]
+        tree[pid] = processes[pid][1]
         stack.extend(children.get(pid, []))
     return tree
 
@@ -236,3 +244,47 @@ def measure_command(
         stdout=stdout,
         stderr=stderr,
     )
+
+
+# ---------------------------------------------------------------- the machine, and what else runs on it
+
+
+def busy_processes(seconds: float = 2.0, min_share: float = 0.10) -> list[dict]:
+    """Processes that used more than `min_share` of a core over the next `seconds`: other work that
+    would slow the benchmark down."""
+    before = {pid: cpu for pid, (_, cpu) in all_processes().items()}
+    time.sleep(seconds)
+    busy = []
+    for pid, (_, cpu) in all_processes().items():
+        share = (cpu - before.get(pid, cpu)) / seconds
+        if share >= min_share and pid != os.getpid():
+            busy.append({"pid": pid, "cores": round(share, 2), "command": command_line(pid)[:160] or "?"})
+    return sorted(busy, key=lambda entry: -entry["cores"])
+
+
+def machine_state() -> dict:
+    """The time, the load average and the busy processes: recorded before and after a benchmark."""
+    return {
+        "time": datetime.now(UTC).isoformat(timespec="seconds"),
+        "loadavg_1_5_15": [round(value, 2) for value in os.getloadavg()],
+        "busy_processes": busy_processes(),
+    }
+
+
+def machine_facts() -> dict:
+    """The CPU, memory, Python and platform the figures were measured on."""
+    model = "?"
+    try:
+        with open("/proc/cpuinfo") as stream:
+            model = next(line.split(":", 1)[1].strip() for line in stream if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
+    return {
+        "cpu": model,
+        "cpus": os.cpu_count(),
+        "memory_gb": round(memory_gb, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "clock_ticks": CLOCK_TICKS,
+    }

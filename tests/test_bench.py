@@ -8,9 +8,12 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import skimage.data
 from PIL import Image
@@ -18,9 +21,11 @@ from PIL import Image
 from bench import camera_roll
 from bench.figures import DataflowPrices, WorkerShape, dataflow_cost_per_million, inrun_rate, steady_state
 from bench.procs import measure_command, parse_stat
-from bench.run_bench import markdown, model_load_lines, parse_job_summary, summarize_system
+from bench.report import markdown
+from bench.runs import summarize_system
+from bench.systems import job_counts, job_shards, model_load_lines, read_job_manifest, scored_at_times
 from pipeline.decode import decode_photo
-from pipeline.summary import RunSummary
+from pipeline.summary import RunSummary, write_manifest
 
 SMALL = camera_roll.RollRecipe(width=160, height=120, quality=92, noise_sigma=4.0, seed=7)
 
@@ -145,24 +150,45 @@ def test_measure_command_sees_the_whole_process_tree(tmp_path: Path) -> None:
     assert (tmp_path / "run.out").exists() and (tmp_path / "run.err").exists()
 
 
-def test_job_summary_is_parsed_from_what_the_job_prints() -> None:
+def test_job_counts_and_rows_come_from_the_manifest_and_the_shards_it_lists(tmp_path: Path) -> None:
+    prefix = tmp_path / "out" / "scores"
+    prefix.parent.mkdir()
+    assert read_job_manifest(prefix) is None  # a run without a manifest is not a result
+    assert job_counts(None)["manifest"] is None
+
+    stamps = [datetime(2026, 11, 29, 0, 0, second, tzinfo=UTC) for second in (1, 2, 3)]
+    table = pa.table(
+        {"status": ["ok", "error", "ok"], "scored_at": pa.array(stamps, pa.timestamp("us", "UTC"))}
+    )
+    shard = prefix.parent / "scores-00000-of-00001.parquet"
+    pq.write_table(table, shard)
+    pq.write_table(table, prefix.parent / "scores-stray-00000-of-00001.parquet")  # not listed: not read
     summary = RunSummary(
         files=12,
         ok=11,
         errors=1,
         blurry=4,
         model_loads=2,
-        output_pattern="out/scores-*-of-*.parquet",
-        output_files=("a", "b"),
+        output_pattern=f"{prefix}-*-of-*.parquet",
+        output_files=(str(shard),),
         source="metrics",
+        model_version="v",
     )
-    assert parse_job_summary(str(summary)) == {
+    write_manifest(summary, str(prefix))
+
+    manifest = read_job_manifest(prefix)
+    found = job_counts(manifest)
+    assert {key: found[key] for key in ("files", "ok", "errors", "blurry", "model_loads_metric")} == {
         "files": 12,
         "ok": 11,
         "errors": 1,
         "blurry": 4,
         "model_loads_metric": 2,
     }
+    assert found["manifest"]["shards"] == [shard.name] and found["manifest"]["run_id"] == summary.run_id
+    assert job_shards(prefix, manifest) == [shard]
+    assert scored_at_times(job_shards(prefix, manifest)) == [stamps[0].timestamp(), stamps[2].timestamp()]
+
     line = (
         "2026-11-27 00:08:31,951 INFO pipeline.inference: Loaded blur model m (version v) in pid 165 in 0.9 s"
     )
