@@ -1,61 +1,188 @@
-"""Match step: from --input patterns and an --input_manifest to one URI per file, each file exactly once.
+"""Match step: from --input patterns and an --input_manifest to one MatchedFile per file, each file once.
 
-Patterns use Beam's FileSystems syntax, local or gs://: `*` matches within one folder, `**` matches
-across folders (so `photos/**` is every file under `photos/`).
+Patterns follow pipeline.patterns (shell-like globs, local or gs://). Listing is done here rather than
+by Beam's MatchFiles, which drops dangling symlinks, fails the whole job on a name that is not UTF-8,
+matches extensions case-sensitively and reads `br[1].jpg` as a character class. Every non-folder entry
+is a file here: a dangling symlink, a symlink loop or a FIFO gets its row (from the read step).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import os
+import stat
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 import apache_beam as beam
-from apache_beam.io import fileio
-from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from pipeline.files import MatchedFile
+from pipeline import patterns
+from pipeline.files import MatchedFile, gcs_crc32c, local_uri
 from pipeline.steps import METRICS_NAMESPACE
 
 
-def beam_pattern(pattern: str) -> str:
-    """The Beam pattern that matches what a shell user means by `pattern`.
+@dataclass(frozen=True)
+class FileQuery:
+    """One thing to list: a literal file, or a glob `regex` over full URIs under `folder`.
+    Made at launch by resolve_pattern, listed on a worker by list_query."""
 
-    In Beam `**` is "any characters, slashes included", so `photos/**/*.jpg` would need at least one
-    sub-folder and miss `photos/a.jpg`; in a shell (globstar) it also matches the top folder. `**/*`
-    is rewritten to `**`, which means the same as the shell for any tail without a slash or `**`.
-    """
-    return pattern.replace("**/*", "**")
+    pattern: str  # as the user gave it, for messages
+    folder: str  # a local folder or gs://bucket/prefix where listing starts; or the one file
+    glob: str | None = None  # None: every file under `folder` (or `folder` is the file itself)
+    max_depth: int | None = None  # folders below `folder` a match may lie in; None: any
 
-
-def has_wildcard(pattern: str) -> bool:
-    return any(char in pattern for char in "*?[")
-
-
-def check_plain_paths(patterns: Sequence[str]) -> None:
-    """Fail at launch, with the path in the message, when a pattern without wildcards names no file.
-
-    (Beam's MatchFiles would fail later with only "ALLOW_IF_WILDCARD" as its message.)
-    """
-    for pattern in patterns:
-        if not has_wildcard(pattern) and not FileSystems.exists(pattern):
-            raise FileNotFoundError(f"--input {pattern}: no such file (a path without wildcards must exist)")
+    @property
+    def is_one_file(self) -> bool:
+        return not self.folder.endswith("/")
 
 
-def manifest_uri(line: str) -> str | None:
-    """The URI on one manifest line, or None for a blank line or a `#` comment."""
-    uri = line.strip()
-    return uri if uri and not uri.startswith("#") else None
+def resolve_pattern(pattern: str, look_up_gcs: bool = True) -> list[FileQuery]:
+    """What one --input means. A path naming an existing file is that file, even with `[ ] ? *` in
+    its name; a folder means every file under it; otherwise the braces expand and each is a glob.
+    Checks only what is cheap (one stat or one object look-up; none for gs:// without `look_up_gcs`)."""
+    normal = patterns.normalise(pattern)
+    if patterns.is_gcs(normal):
+        if look_up_gcs and not normal.endswith("/") and _gcs_blob(normal) is not None:
+            return [FileQuery(pattern, normal)]
+        if not patterns.has_wildcard(normal) and "{" not in normal:
+            return [FileQuery(pattern, normal.rstrip("/") + "/")]  # a "folder": every object under it
+    else:
+        if os.path.lexists(normal) and not os.path.isdir(normal):
+            return [FileQuery(pattern, normal)]
+        if os.path.isdir(normal):
+            return [FileQuery(pattern, normal.rstrip("/") + "/")]
+        if not patterns.has_wildcard(normal) and "{" not in normal:
+            raise FileNotFoundError(f"--input {pattern}: no such file or folder")
+    queries = []
+    for glob in patterns.expand_braces(normal):
+        glob = patterns.normalise(glob)
+        queries.append(FileQuery(pattern, patterns.fixed_folder(glob), glob, patterns.max_depth(glob)))
+    return queries
 
 
-def matched_file(metadata: FileMetadata) -> MatchedFile:
-    """A listed file, with the size and modification time the file system reported."""
-    return MatchedFile(metadata.path, metadata.size_in_bytes, metadata.last_updated_in_seconds or None)
+def list_query(query: FileQuery, excluded: Callable[[str], bool]) -> Iterator[MatchedFile]:
+    """Every file the query matches, except those `excluded` says belong to the job's own output."""
+    gcs = patterns.is_gcs(query.folder)
+    if query.is_one_file:
+        files: Iterable[MatchedFile] = [_gcs_file(query.folder) if gcs else _local_file(query.folder)]
+    else:
+        files = (_list_gcs if gcs else _list_local)(query.folder, query.max_depth)
+        if query.glob is not None:
+            regex = patterns.glob_regex(query.glob)
+            files = (file for file in files if regex.match(file.uri))
+    for file in files:
+        if file is not None and not excluded(file.uri):
+            yield file
+
+
+def _local_file(path: str) -> MatchedFile:
+    """A local file's facts; a dangling symlink or a loop has none, but it is still a file to report."""
+    try:
+        facts = os.stat(path)
+    except OSError:
+        return MatchedFile(path)
+    return MatchedFile(path, facts.st_size, facts.st_mtime)
+
+
+def _list_local(folder: str, depth: int | None) -> Iterator[MatchedFile]:
+    """Every entry under `folder` that is not a folder, `depth` folders deep at most. Symlinked folders
+    are followed, each real folder once (a link to an ancestor does not loop). Names are bytes, so a
+    name that is not UTF-8 is listed too (see files.local_uri)."""
+    seen: set[tuple[int, int]] = set()
+    stack: list[tuple[bytes, int]] = [(os.fsencode(folder), 0)]
+    while stack:
+        current, level = stack.pop()
+        try:
+            facts = os.stat(current)
+            entries = list(os.scandir(current))
+        except OSError:
+            continue  # vanished or unreadable folder: nothing in it can be listed
+        if (facts.st_dev, facts.st_ino) in seen:
+            continue
+        seen.add((facts.st_dev, facts.st_ino))
+        for entry in entries:
+            try:
+                target = entry.stat()  # follows symlinks
+            except OSError:
+                target = None  # dangling symlink or loop: a file that will get an error row
+            if target is not None and stat.S_ISDIR(target.st_mode):
+                if depth is None or level < depth:
+                    stack.append((entry.path, level + 1))
+                continue
+            uri = local_uri(entry.path)
+            yield MatchedFile(uri, target.st_size, target.st_mtime) if target else MatchedFile(uri)
+
+
+def _gcs_client():
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    if os.environ.get("STORAGE_EMULATOR_HOST"):  # a test server: no credentials to look up
+        return storage.Client(
+            project=os.environ.get("GOOGLE_CLOUD_PROJECT", "local"), credentials=AnonymousCredentials()
+        )
+    return storage.Client()
+
+
+def _split_gcs(uri: str) -> tuple[str, str]:
+    bucket, _, name = uri[len(patterns.GCS_SCHEME) :].partition("/")
+    return bucket, name
+
+
+def _blob_file(bucket: str, blob) -> MatchedFile:
+    updated = blob.updated.timestamp() if blob.updated else None
+    return MatchedFile(f"gs://{bucket}/{blob.name}", blob.size, updated, gcs_crc32c(blob.crc32c))
+
+
+GCS_TIMEOUT_S = 30
+"""Per request. A launch check must fail in seconds, not after Beam's minutes of retries."""
+
+
+def _gcs_blob(uri: str):
+    bucket, name = _split_gcs(uri)
+    return _gcs_client().bucket(bucket).get_blob(name, timeout=GCS_TIMEOUT_S) if name else None
+
+
+def _gcs_file(uri: str) -> MatchedFile:
+    blob = _gcs_blob(uri)
+    return _blob_file(_split_gcs(uri)[0], blob) if blob is not None else MatchedFile(uri)
+
+
+def _list_gcs(folder: str, depth: int | None) -> Iterator[MatchedFile]:
+    """Every object under the prefix, with Cloud Storage's size, update time and CRC32C."""
+    bucket, prefix = _split_gcs(folder)
+    for blob in _gcs_client().list_blobs(bucket, prefix=prefix):
+        if not blob.name.endswith("/"):  # a folder placeholder made by the console, not a file
+            yield _blob_file(bucket, blob)
+
+
+def manifest_file(line: str, exists: Callable[[str], bool] = FileSystems.exists) -> MatchedFile | None:
+    """The file named on one manifest line, or None for a blank line or a `#` comment.
+
+    A BOM and the whitespace around the name are dropped, unless the line as written names an existing
+    file; a line starting with `#` is a comment unless it names an existing file (`#1 best.jpg`).
+    Local paths are normalised like patterns; their size and time come from one stat."""
+    line = line.lstrip("\ufeff").rstrip("\r\n")
+    name = line.strip()
+    if not name:
+        return None
+    if name != line and exists(patterns.normalise(line)):
+        name = line
+    elif name.startswith("#") and not exists(patterns.normalise(name)):
+        return None
+    uri = patterns.normalise(name)
+    return MatchedFile(uri) if patterns.is_gcs(uri) else _local_file(uri)
+
+
+def _manifest_files(line: str) -> list[MatchedFile]:
+    file = manifest_file(line)
+    return [file] if file else []
 
 
 def most_informative(files: Iterable[MatchedFile]) -> MatchedFile:
     """Of several sightings of one URI (a pattern match and a manifest line), the one that knows most."""
-    return max(files, key=lambda file: (file.size is not None, file.modified_at is not None))
+    return max(files, key=lambda file: sum(value is not None for value in file[1:]))
 
 
 def _count_file(file: MatchedFile) -> MatchedFile:
@@ -64,32 +191,35 @@ def _count_file(file: MatchedFile) -> MatchedFile:
 
 
 class MatchPhotos(beam.PTransform):
-    """A MatchedFile for every file matched by the patterns and every line of the manifest, each URI once.
+    """A MatchedFile for every file the queries match and every line of the manifest, each URI once.
 
-    A pattern with a wildcard may match nothing; a plain path that does not exist fails the job when
-    it is built (a typo should not yield an empty result). Manifest lines are taken as they are, so a
-    listed file that is missing reaches the read step and becomes a "file not found" row.
+    `queries` come from resolve_pattern at launch; files the job itself writes under `output_prefix`
+    are never matched. Manifest lines are taken as they are (see manifest_file): a listed file that
+    is missing reaches the read step and becomes a "file not found" row.
     """
 
-    def __init__(self, patterns: Sequence[str], manifest: str | None = None):
+    def __init__(
+        self, queries: list[FileQuery], manifest: str | None = None, output_prefix: str | None = None
+    ):
         super().__init__()
-        self._patterns = list(patterns)
+        self._queries = list(queries)
         self._manifest = manifest
+        self._output_prefix = output_prefix
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection[MatchedFile]:
-        check_plain_paths(self._patterns)
         sources = []
-        for index, pattern in enumerate(self._patterns):
-            matched = pbegin | f"Match{index}" >> fileio.MatchFiles(
-                beam_pattern(pattern), empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW_IF_WILDCARD
+        if self._queries:
+            excluded = patterns.output_excluder(self._output_prefix)
+            sources.append(
+                pbegin
+                | "Queries" >> beam.Create(self._queries)
+                | "ListFiles" >> beam.FlatMap(list_query, excluded)
             )
-            sources.append(matched | f"File{index}" >> beam.Map(matched_file))
         if self._manifest:
             sources.append(
                 pbegin
                 | "ReadManifest" >> beam.io.ReadFromText(self._manifest)
-                | "ManifestUri"
-                >> beam.FlatMap(lambda line: [MatchedFile(uri)] if (uri := manifest_uri(line)) else [])
+                | "ManifestLines" >> beam.FlatMap(_manifest_files)
             )
         return (
             sources

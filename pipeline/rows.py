@@ -6,10 +6,11 @@ and nulls for everything that was not measured.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pyarrow as pa
 
+from pipeline.files import MatchedFile
 from pipeline.inference import BlurPrediction
 from pipeline.labels import BLUR_TYPES
 from pipeline.measure import PhotoFacts
@@ -21,6 +22,24 @@ STATUS_ERROR = "error"
 
 PROBABILITY_COLUMNS = tuple(f"prob_{blur_type}" for blur_type in BLUR_TYPES)
 """One column per blur type, the model's probability of that type (summing to 1 over the types)."""
+
+FILE_FIELDS = (
+    pa.field("file_size", pa.int64()),  # bytes
+    pa.field("modified_at", pa.timestamp("us", tz="UTC")),  # file mtime; for gs://, the object's update time
+    pa.field("crc32c", pa.string()),  # the content's CRC32C as 8 hex digits (gs://: the object's own)
+    pa.field("carried_over", pa.bool_()),  # true: copied from an earlier run (--skip_scored), not re-read
+)
+
+
+def file_columns(file: MatchedFile, *, carried_over: bool = False) -> dict:
+    """The file-facts columns of a row; None where the listing did not say."""
+    return {
+        "file_size": file.size,
+        "modified_at": None if file.modified_at is None else datetime.fromtimestamp(file.modified_at, UTC),
+        "crc32c": file.crc32c,
+        "carried_over": carried_over,
+    }
+
 
 SCHEMA = pa.schema(
     [
@@ -38,6 +57,9 @@ SCHEMA = pa.schema(
         *(pa.field(column, pa.float64()) for column in PROBABILITY_COLUMNS),
         pa.field("model_version", pa.string(), nullable=False),
         pa.field("scored_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        # File facts (branch launch-match): from the listing, before the file is read; incremental runs
+        # compare them with an earlier run's row to decide that a file is unchanged.
+        *FILE_FIELDS,
     ]
 )
 """Parquet schema of the output; width and height are the full size after EXIF orientation."""
@@ -75,6 +97,7 @@ def ok_row(
         **dict(zip(PROBABILITY_COLUMNS, prediction.type_probabilities, strict=True)),
         "model_version": prediction.model_version,
         "scored_at": scored_at,
+        **file_columns(facts.file),
     }
 
 
@@ -87,5 +110,6 @@ def error_row(failure: PhotoFailure, *, model_version: str, scored_at: datetime)
         error=failure.reason,
         model_version=model_version,
         scored_at=scored_at,
+        **file_columns(failure.file),
     )
     return row

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -20,15 +21,34 @@ from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
 
 from model import MODEL_DIR
-from pipeline import rows
+from model.contract import ModelContractError
+from pipeline import launch, rows
 from pipeline.decode import DecodeError, decode_photo
-from pipeline.inference import BlurModelHandler, BlurPrediction, read_metadata
+from pipeline.incremental import SkipScored, earlier_shards
+from pipeline.inference import BlurModelHandler, BlurPrediction
 from pipeline.match import MatchPhotos
 from pipeline.measure import PhotoFacts, inference_example, measure_photo
 from pipeline.read import read_bytes, read_failure_reason
 from pipeline.steps import FAILED, OK, PhotoFailure, count_row, describe, per_photo
 from pipeline.summary import RunSummary, summarize, write_manifest
+from pipeline.verdict import DEFAULT_BLUR_THRESHOLD, DEFAULT_LAPLACIAN_THRESHOLD
 from pipeline.write import WriteRows
+
+
+def _number_in(low: float, high: float | None):
+    """An argparse type: a float in [low, high] (no upper bound when high is None)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not (low <= value <= (high if high is not None else float("inf"))):
+            bounds = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+            raise argparse.ArgumentTypeError(f"{text} is out of range: must be {bounds}")
+        return value
+
+    return parse
 
 
 def parse_job_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
@@ -58,19 +78,34 @@ def parse_job_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list
     )
     parser.add_argument(
         "--laplacian_threshold",
-        type=float,
-        default=100.0,
-        help="laplacian_blurry is laplacian_var below this (default 100, at the 1000 px working scale)",
+        type=_number_in(0.0, None),
+        default=DEFAULT_LAPLACIAN_THRESHOLD,
+        help="laplacian_blurry is laplacian_var below this (default 100, at the 1000 px working scale); >= 0",
     )
     parser.add_argument(
         "--blur_threshold",
-        type=float,
-        default=0.5,
-        help="blurry is blur_probability at or above this (default 0.5)",
+        type=_number_in(0.0, 1.0),
+        default=DEFAULT_BLUR_THRESHOLD,
+        help="blurry is blur_probability at or above this (default 0.5); in [0, 1]",
+    )
+    parser.add_argument(
+        "--allow_empty",
+        action="store_true",
+        help="a pattern or manifest that matches no file is not an error (default: it is)",
+    )
+    parser.add_argument(
+        "--skip_scored",
+        metavar="EARLIER",
+        help="an earlier run's output PREFIX (or a glob of its Parquet files): files it scored with this "
+        "model, unchanged since, are not read again; their rows are carried into this run's output",
     )
     job_args, beam_args = parser.parse_known_args(argv)
     if not job_args.input and not job_args.input_manifest:
         parser.error("give at least one --input PATTERN or an --input_manifest FILE")
+    job_flags = [flag for action in parser._actions for flag in action.option_strings]
+    unknown = launch.unknown_beam_args(beam_args, job_flags)
+    if unknown:
+        parser.error(f"unrecognized arguments: {', '.join(unknown)}")
     return job_args, beam_args
 
 
@@ -94,10 +129,19 @@ def run(argv: Sequence[str] | None = None, test_pipeline: beam.Pipeline | None =
     job, beam_args = parse_job_args(argv)
     options = PipelineOptions(beam_args)
     pipeline = test_pipeline or beam.Pipeline(options=options)
-    # A model made for other views, scale or labels stops the job here, before any photo is read.
-    metadata = read_metadata(job.model)
-    metadata.check_matches_job()
-    model_version = metadata.version
+    # Launch checks (pipeline.launch): a mistake that can be seen before any photo is read stops the job
+    # now. A Dataflow --dry_run builds the job description offline, so it skips the Cloud Storage ones.
+    online = not pipeline.options.view_as(TestOptions).dry_run
+    if online:
+        launch.check_cloud_storage([*job.input, job.input_manifest, job.output, job.model, job.skip_scored])
+    queries = launch.resolve_inputs(
+        job.input, job.input_manifest, job.output, allow_empty=job.allow_empty, look_up_gcs=online
+    )
+    try:
+        shards = earlier_shards(job.skip_scored) if job.skip_scored else None
+    except FileNotFoundError as error:
+        raise launch.LaunchError(str(error)) from error
+    model_version = launch.check_model(job.model).version
     model = KeyedModelHandler(BlurModelHandler(job.model))
 
     def ok_row(facts: PhotoFacts, prediction: BlurPrediction) -> dict:
@@ -112,12 +156,18 @@ def run(argv: Sequence[str] | None = None, test_pipeline: beam.Pipeline | None =
     def error_row(failure: PhotoFailure) -> dict:
         return rows.error_row(failure, model_version=model_version, scored_at=datetime.now(UTC))
 
-    uris = (
-        pipeline
-        | "MatchFiles" >> MatchPhotos(job.input, job.input_manifest)
-        # Matching yields all files from one worker; a shuffle lets the runner spread them out.
-        | "Reshuffle" >> beam.Reshuffle()
-    )
+    matched = pipeline | "MatchFiles" >> MatchPhotos(queries, job.input_manifest, job.output)
+    carried_rows = []
+    if shards is not None:
+        matched, carried = matched | "SkipScored" >> SkipScored(
+            shards,
+            model_version=model_version,
+            blur_threshold=job.blur_threshold,
+            laplacian_threshold=job.laplacian_threshold,
+        )
+        carried_rows = [carried]
+    # Matching yields all files from one worker; a shuffle lets the runner spread them out.
+    uris = matched | "Reshuffle" >> beam.Reshuffle()
     read = uris | "ReadBytes" >> per_photo(read_bytes, read_failure_reason)
     decoded = read[OK] | "Decode" >> per_photo(decode_photo, decode_failure_reason)
     measured = decoded[OK] | "Laplacian+Views" >> per_photo(measure_photo, measure_failure_reason)
@@ -138,7 +188,7 @@ def run(argv: Sequence[str] | None = None, test_pipeline: beam.Pipeline | None =
         | "ErrorRows" >> beam.Map(error_row)
     )
     _ = (
-        (ok_rows, error_rows)
+        (ok_rows, error_rows, *carried_rows)
         | "AllRows" >> beam.Flatten()
         | "CountRows" >> beam.Map(count_row)
         | "WriteParquet" >> WriteRows(job.output)
@@ -157,7 +207,10 @@ def main() -> None:
     # Beam's own INFO lines drown the job's; keep the job's (model loads, fallbacks) and Beam's warnings.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pipeline").setLevel(logging.INFO)
-    summary = run()
+    try:
+        summary = run()
+    except (launch.LaunchError, ModelContractError) as error:
+        sys.exit(f"error: {error}")
     print(summary if summary is not None else "dry run: the job description was built, nothing was scored")
 
 

@@ -1,0 +1,166 @@
+"""Launch checks: everything that can be known wrong before a photo is read fails here, in seconds,
+with one line saying what to do (pipeline.score's main prints it and exits with status 2).
+
+In order: Beam's options are all known ones (parse time, in score.parse_job_args); Cloud Storage
+credentials and buckets; the manifest's encoding; every --input pattern matches something; the
+earlier run of --skip_scored exists; the model loads and gives finite outputs for a probe batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+from collections.abc import Iterable, Sequence
+
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipeline import match, patterns
+from pipeline.steps import describe
+
+LOGIN_HINT = (
+    "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS "
+    "to a service-account key file"
+)
+
+
+class LaunchError(Exception):
+    """The job cannot start as asked; the message says why and what to do, in one line."""
+
+
+def unknown_beam_args(beam_args: Sequence[str], job_flags: Iterable[str]) -> list[str]:
+    """The arguments no Beam pipeline option takes, each with a suggestion when one is close.
+
+    Beam's PipelineOptions drops unknown flags with a warning; this builds the same parser Beam does
+    (every PipelineOptions subclass's `_add_argparse_args`, as get_all_options does) and keeps what it
+    leaves over, so a misspelt flag stops the launch instead of silently running with the default."""
+    parser = argparse.ArgumentParser(allow_abbrev=False, add_help=False)
+    for options_class in {str(cls): cls for cls in PipelineOptions.__subclasses__()}.values():
+        options_class._add_argparse_args(parser)  # noqa: SLF001 (Beam's own way to list its options)
+    _, unknown = parser.parse_known_args(list(beam_args))
+    known = [flag for action in parser._actions for flag in action.option_strings] + list(job_flags)
+    described = []
+    for arg in unknown:
+        name = arg.split("=", 1)[0]
+        close = difflib.get_close_matches(name, known, n=1) if name.startswith("--") else []
+        described.append(f"{arg} (did you mean {close[0]}?)" if close else arg)
+    return described
+
+
+def gcs_buckets(uris: Iterable[str | None]) -> list[str]:
+    return sorted({uri[len("gs://") :].split("/", 1)[0] for uri in uris if uri and patterns.is_gcs(uri)})
+
+
+def check_cloud_storage(uris: Iterable[str | None]) -> None:
+    """Credentials exist and every gs:// bucket the job names can be listed: one request per bucket,
+    no retries, so a missing login or a misspelt bucket fails now, not after minutes of retries."""
+    buckets = gcs_buckets(uris)
+    if not buckets:
+        return
+    import google.auth
+    from google.api_core import exceptions as api
+    from google.auth import exceptions as auth
+
+    if not os.environ.get("STORAGE_EMULATOR_HOST"):
+        try:
+            google.auth.default()
+        except auth.DefaultCredentialsError as error:
+            first_line = str(error).strip().splitlines()[0]
+            raise LaunchError(
+                f"no Google Cloud credentials for gs://: {LOGIN_HINT} ({first_line})"
+            ) from error
+    client = match._gcs_client()
+    for bucket in buckets:
+        try:
+            next(
+                iter(client.list_blobs(bucket, max_results=1, timeout=match.GCS_TIMEOUT_S, retry=None)), None
+            )
+        except api.NotFound as error:
+            raise LaunchError(f"gs://{bucket}: no such bucket (check its name and project)") from error
+        except (api.Unauthorized, auth.RefreshError, auth.DefaultCredentialsError) as error:
+            raise LaunchError(f"gs://{bucket}: credentials refused: {LOGIN_HINT}") from error
+        except api.Forbidden as error:
+            raise LaunchError(
+                f"gs://{bucket}: these credentials may not list the bucket (storage.objects.list); "
+                f"ask for access or {LOGIN_HINT} as another account"
+            ) from error
+        except Exception as error:  # connection refused, DNS, timeouts: say so now, not after retries
+            raise LaunchError(
+                f"gs://{bucket}: Cloud Storage cannot be reached ({describe(error)})"
+            ) from error
+
+
+def check_manifest(manifest: str) -> None:
+    """The manifest exists and is UTF-8 text (a BOM is fine): a list saved in another encoding would
+    otherwise stop the job part way, or name files that do not exist."""
+    try:
+        stream = FileSystems.open(manifest, compression_type=CompressionTypes.UNCOMPRESSED)
+    except Exception as error:
+        raise LaunchError(f"--input_manifest {manifest}: cannot open it ({describe(error)})") from error
+    with stream:
+        for number, line in enumerate(stream, 1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as error:
+                utf16 = number == 1 and line[:2] in (b"\xff\xfe", b"\xfe\xff")
+                utf16 = " (it starts like UTF-16)" if utf16 else ""
+                raise LaunchError(
+                    f"--input_manifest {manifest}: line {number} is not UTF-8 text{utf16} "
+                    f"(byte 0x{line[error.start]:02x}); save the list as UTF-8"
+                ) from error
+
+
+def manifest_names_a_file(manifest: str) -> bool:
+    with FileSystems.open(manifest, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
+        return any(match.manifest_file(line.decode("utf-8")) for line in stream)
+
+
+def resolve_inputs(
+    inputs: Sequence[str],
+    manifest: str | None,
+    output_prefix: str,
+    *,
+    allow_empty: bool,
+    look_up_gcs: bool = True,
+) -> list[match.FileQuery]:
+    """The queries of every --input, each checked to match at least one file (unless allow_empty);
+    the manifest checked to be UTF-8 and to name at least one file."""
+    queries, empty = [], []
+    excluded = patterns.output_excluder(output_prefix)
+    for pattern in inputs:
+        try:
+            resolved = match.resolve_pattern(pattern, look_up_gcs=look_up_gcs)
+        except (FileNotFoundError, ValueError) as error:
+            raise LaunchError(str(error)) from error
+        queries.extend(resolved)
+        checkable = look_up_gcs or not patterns.is_gcs(pattern)
+        if checkable and not any(next(match.list_query(query, excluded), None) for query in resolved):
+            empty.append(pattern)
+    if manifest and look_up_gcs:
+        check_manifest(manifest)
+        if not manifest_names_a_file(manifest):
+            empty.append(f"--input_manifest {manifest}")
+    if empty and not allow_empty:
+        raise LaunchError(
+            f"nothing to score: {', '.join(empty)} matched no file (patterns: `*` within a folder, "
+            f"`**` across folders, extensions in any case); give --allow_empty to accept an empty run"
+        )
+    return queries
+
+
+def check_model(model_dir: str):
+    """Load the model as a worker will and probe it (model.contract.load_blur_model): a missing or
+    truncated .keras, metadata for other blur types or views, NaN weights: all stop here.
+    Returns its ModelMetadata."""
+    from model.contract import ModelContractError, load_blur_model
+    from pipeline.inference import local_model_dir
+
+    try:
+        with local_model_dir(model_dir) as local:
+            return load_blur_model(local).metadata
+    except ModelContractError:
+        raise
+    except Exception as error:
+        raise ModelContractError(f"model {model_dir}: cannot be read ({describe(error)})") from error
