@@ -210,7 +210,8 @@ def main() -> None:
     try:
         summary = run()
     except (launch.LaunchError, ModelContractError) as error:
-        sys.exit(f"error: {error}")
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)  # argparse's status for a command-line mistake
     print(summary if summary is not None else "dry run: the job description was built, nothing was scored")
 
 
