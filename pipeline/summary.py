@@ -42,15 +42,18 @@ class RunSummary:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     model_version: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    carried: int = 0  # rows carried from an earlier run by --skip_scored (pipeline.incremental), not read
 
     def __str__(self) -> str:
         loads = "" if self.model_loads is None else f"; model loaded {self.model_loads}x"
+        carried = [f"carried: {self.carried} (unchanged since the --skip_scored run, not read)"]
         return "\n".join(
             [
                 f"files:   {self.files}",
                 f"ok:      {self.ok}",
                 f"errors:  {self.errors}",
                 f"blurry:  {self.blurry}",
+                *(carried if self.settings.get("skip_scored") else []),
                 f"parquet: {self.output_pattern} ({len(self.output_files)} file(s))",
                 f"(counts from {self.source}{loads})",
             ]
@@ -78,6 +81,7 @@ def manifest(summary: RunSummary) -> dict[str, Any]:
         "errors": summary.errors,
         "skipped": 0,
         "blurry": summary.blurry,
+        "carried": summary.carried,
         "model_loads": summary.model_loads,
         "counts_from": summary.source,
         "shards": [FileSystems.split(path)[1] for path in summary.output_files],
@@ -135,6 +139,7 @@ def summarize(
             errors=counters.get("errors", 0),
             blurry=counters.get("blurry", 0),
             model_loads=counters.get("model_loads"),
+            carried=counters.get("carried", 0),
             output_pattern=output_pattern(output_prefix),
             output_files=tuple(files),
             source="metrics",
