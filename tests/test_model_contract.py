@@ -56,7 +56,17 @@ def test_a_bad_metadata_file_stops_the_job_at_launch(tmp_path, change, message) 
     model = model_folder_with(tmp_path, change)
     started = datetime.now(UTC)
     with pytest.raises(ModelContractError, match=message):
-        score.run(["--input", str(tmp_path / "*.jpg"), "--output", str(tmp_path / "out"), "--model", model])
+        score.run(
+            [
+                "--input",
+                str(tmp_path / "*.jpg"),
+                "--allow_empty",
+                "--output",
+                str(tmp_path / "out"),
+                "--model",
+                model,
+            ]
+        )
     assert (datetime.now(UTC) - started).total_seconds() < 30  # at launch, not after a night of scoring
     assert not list(tmp_path.glob("out*"))
 

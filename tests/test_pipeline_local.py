@@ -24,7 +24,9 @@ from pipeline.rows import PROBABILITY_COLUMNS, SCHEMA
 from pipeline.steps import PerPhoto
 from pipeline.summary import summarize
 
-ALWAYS_SET = {"uri", "status", "model_version", "scored_at"}
+ALWAYS_SET = {"uri", "status", "model_version", "scored_at", "carried_over"}
+FILE_FACTS = {"file_size", "modified_at"}  # from the listing: known for every matched local file
+NULLABLE_WHEN_OK = {"error", "crc32c"}  # crc32c: known from a gs:// listing, not from a local one
 MULTI_PROCESS = ("--direct_running_mode=multi_processing", "--direct_num_workers=2")
 
 
@@ -95,14 +97,17 @@ def test_nulls_and_types(local_run) -> None:
         assert started <= row["scored_at"] <= datetime.now(UTC)
         if row["status"] == "ok":
             assert row["error"] is None
-            assert all(value is not None for name, value in row.items() if name != "error"), row
+            assert all(value is not None for name, value in row.items() if name not in NULLABLE_WHEN_OK), row
             assert row["width"] >= 1 and row["height"] >= 1
             assert isinstance(row["laplacian_var"], float) and row["laplacian_var"] >= 0
         else:
             assert row["status"] == "error" and row["error"], row
-            assert all(value is None for name, value in row.items() if name not in ALWAYS_SET | {"error"}), (
-                row
-            )
+            assert all(row[name] is not None for name in FILE_FACTS), row
+            assert all(
+                value is None
+                for name, value in row.items()
+                if name not in ALWAYS_SET | FILE_FACTS | {"error", "crc32c"}
+            ), row
 
 
 def test_probabilities(local_run) -> None:
@@ -242,8 +247,9 @@ def test_double_star_recurses(tmp_path, run_job, sharp_jpeg) -> None:
 def test_a_plain_path_that_does_not_exist_fails_fast(tmp_path) -> None:
     """A typo in a pattern without wildcards is an error of the command, not a row."""
     from pipeline import score
+    from pipeline.launch import LaunchError
 
-    with pytest.raises(FileNotFoundError, match="no such photo.jpg: no such file"):
+    with pytest.raises(LaunchError, match="no such photo.jpg: no such file or folder"):
         score.run(["--input", str(tmp_path / "no such photo.jpg"), "--output", str(tmp_path / "out")])
 
 

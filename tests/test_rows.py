@@ -76,8 +76,9 @@ def test_error_row_is_null_but_for_what_is_known() -> None:
     known = {"uri": "/photos/x.jpg", "status": "error", "error": "truncated JPEG file", "model_version": "v7"}
     assert {name: row[name] for name in known} == known
     assert row["scored_at"] == NOW
+    assert row["carried_over"] is False
     assert [name for name, value in row.items() if value is None] == [
-        name for name in SCHEMA.names if name not in {*known, "scored_at"}
+        name for name in SCHEMA.names if name not in {*known, "scored_at", "carried_over"}
     ]
 
 
