@@ -12,12 +12,14 @@ import argparse
 import difflib
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline import match, patterns
+from pipeline.incremental import earlier_shards
 from pipeline.steps import describe
 
 LOGIN_HINT = (
@@ -164,3 +166,26 @@ def check_model(model_dir: str):
         raise
     except Exception as error:
         raise ModelContractError(f"model {model_dir}: cannot be read ({describe(error)})") from error
+
+
+@dataclass(frozen=True)
+class CheckedJob:
+    """What the launch checks found out, for building the job."""
+
+    queries: list[match.FileQuery]  # what the --input patterns mean
+    earlier_shards: list[str] | None  # the --skip_scored run's Parquet files
+    model_version: str
+
+
+def check_job(job: argparse.Namespace, *, online: bool = True) -> CheckedJob:
+    """Every launch check, cheapest first; `online=False` (a Dataflow dry run) skips Cloud Storage."""
+    if online:
+        check_cloud_storage([*job.input, job.input_manifest, job.output, job.model, job.skip_scored])
+    queries = resolve_inputs(
+        job.input, job.input_manifest, job.output, allow_empty=job.allow_empty, look_up_gcs=online
+    )
+    try:
+        shards = earlier_shards(job.skip_scored) if job.skip_scored else None
+    except FileNotFoundError as error:
+        raise LaunchError(str(error)) from error
+    return CheckedJob(queries, shards, check_model(job.model).version)

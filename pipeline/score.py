@@ -24,7 +24,7 @@ from model import MODEL_DIR
 from model.contract import ModelContractError
 from pipeline import launch, rows
 from pipeline.decode import DecodeError, decode_photo
-from pipeline.incremental import SkipScored, earlier_shards
+from pipeline.incremental import SkipScored
 from pipeline.inference import BlurModelHandler, BlurPrediction
 from pipeline.match import MatchPhotos
 from pipeline.measure import PhotoFacts, inference_example, measure_photo
@@ -129,19 +129,10 @@ def run(argv: Sequence[str] | None = None, test_pipeline: beam.Pipeline | None =
     job, beam_args = parse_job_args(argv)
     options = PipelineOptions(beam_args)
     pipeline = test_pipeline or beam.Pipeline(options=options)
-    # Launch checks (pipeline.launch): a mistake that can be seen before any photo is read stops the job
-    # now. A Dataflow --dry_run builds the job description offline, so it skips the Cloud Storage ones.
-    online = not pipeline.options.view_as(TestOptions).dry_run
-    if online:
-        launch.check_cloud_storage([*job.input, job.input_manifest, job.output, job.model, job.skip_scored])
-    queries = launch.resolve_inputs(
-        job.input, job.input_manifest, job.output, allow_empty=job.allow_empty, look_up_gcs=online
-    )
-    try:
-        shards = earlier_shards(job.skip_scored) if job.skip_scored else None
-    except FileNotFoundError as error:
-        raise launch.LaunchError(str(error)) from error
-    model_version = launch.check_model(job.model).version
+    # A mistake that can be seen before any photo is read stops the job now (pipeline.launch). A Dataflow
+    # --dry_run builds the job description offline, so it skips the checks that need Cloud Storage.
+    checked = launch.check_job(job, online=not pipeline.options.view_as(TestOptions).dry_run)
+    model_version = checked.model_version
     model = KeyedModelHandler(BlurModelHandler(job.model))
 
     def ok_row(facts: PhotoFacts, prediction: BlurPrediction) -> dict:
@@ -156,11 +147,11 @@ def run(argv: Sequence[str] | None = None, test_pipeline: beam.Pipeline | None =
     def error_row(failure: PhotoFailure) -> dict:
         return rows.error_row(failure, model_version=model_version, scored_at=datetime.now(UTC))
 
-    matched = pipeline | "MatchFiles" >> MatchPhotos(queries, job.input_manifest, job.output)
+    matched = pipeline | "MatchFiles" >> MatchPhotos(checked.queries, job.input_manifest, job.output)
     carried_rows = []
-    if shards is not None:
+    if checked.earlier_shards is not None:
         matched, carried = matched | "SkipScored" >> SkipScored(
-            shards,
+            checked.earlier_shards,
             model_version=model_version,
             blur_threshold=job.blur_threshold,
             laplacian_threshold=job.laplacian_threshold,
