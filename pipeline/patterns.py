@@ -157,7 +157,8 @@ def output_excluder(output_prefix: str | None):
     prefix = normalise(output_prefix) + ("/" if output_prefix.endswith("/") else "")
     folder, name = posixpath.split(prefix)
     beam_temp = posixpath.join(folder, f"beam-temp-{name}")  # Beam's FileBasedSink temporary folder
-    owned = (prefix,) if prefix.endswith("/") else (prefix + "-", prefix + ".", beam_temp)
+    hidden = posixpath.join(folder, f".{name}-")  # a manifest being written: .NAME-manifest.json.RUN.tmp
+    owned = (prefix,) if prefix.endswith("/") else (prefix + "-", prefix + ".", beam_temp, hidden)
 
     def excluded(uri: str) -> bool:
         return uri == prefix or uri.startswith(owned)

@@ -58,7 +58,7 @@ def test_where_listing_starts() -> None:
 def test_the_jobs_own_output_is_excluded() -> None:
     excluded = patterns.output_excluder("/p/out/scores")
     assert excluded("/p/out/scores-00000-of-00001.parquet") and excluded("/p/out/scores-manifest.json")
-    assert excluded("/p/out/beam-temp-scores-1234/x")
+    assert excluded("/p/out/beam-temp-scores-1234/x") and excluded("/p/out/.scores-manifest.json.run1.tmp")
     assert not excluded("/p/out/scoresheet.jpg") and not excluded("/p/a.jpg")
     assert patterns.output_excluder("/p/out/")("/p/out/anything.parquet")
 
