@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -197,3 +197,18 @@ def run_job(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., JobOutput
         return JobOutput(prefix, summary, table.to_pylist(), table)
 
     return run
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A running gcp-storage-emulator (see gcs_emulator.py); its URL. One per test module."""
+    from gcs_emulator import running_emulator
+
+    with running_emulator(tmp_path_factory.mktemp("gcs")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def photo_folder_run(photo_folder, run_job) -> JobOutput:
+    """One run of the job over the whole photo folder, shared by the tests that read results."""
+    return run_job("--input", f"{photo_folder.root}/**")

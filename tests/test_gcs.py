@@ -9,13 +9,7 @@ from __future__ import annotations
 
 import io
 import os
-import socket
-import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -24,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import skimage.data
-from apache_beam.internal.gcp import auth as beam_auth
+from gcs_emulator import PROJECT
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 from PIL import Image
@@ -34,66 +28,7 @@ from pipeline import score
 from pipeline.inference import METADATA_FILE, MODEL_FILE, local_model_dir, read_metadata
 from pipeline.rows import SCHEMA
 
-PROJECT = "test-project"
 BUCKET = "photos-under-test"
-EMULATOR = Path(sys.executable).with_name("gcp-storage-emulator")  # the venv's console script
-START_TIMEOUT_S = 30
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_until_serving(process: subprocess.Popen, url: str, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"gcp-storage-emulator exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{url}/storage/v1/b?project={PROJECT}", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    pytest.fail(f"gcp-storage-emulator did not answer within {START_TIMEOUT_S} s:\n{log.read_text()}")
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A running emulator; every GCS client in this process talks to it, anonymously."""
-    workdir = tmp_path_factory.mktemp("gcs")
-    log = workdir / "emulator.log"
-    url = f"http://127.0.0.1:{_free_port()}"
-    port = url.rsplit(":", 1)[1]
-    with open(log, "wb") as log_file, pytest.MonkeyPatch.context() as env:
-        process = subprocess.Popen(
-            [str(EMULATOR), "start", "--host=127.0.0.1", f"--port={port}", "--in-memory"],
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            _wait_until_serving(process, url, log)
-            env.setenv("STORAGE_EMULATOR_HOST", url)
-            env.setenv("GOOGLE_CLOUD_PROJECT", PROJECT)
-            # No real credentials may leak in, and google-auth must not probe the GCE metadata server.
-            env.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
-            env.setenv("CLOUDSDK_CONFIG", str(workdir / "gcloud"))
-            env.setenv("NO_GCE_CHECK", "True")
-            # With no credentials Beam's gs:// file system ends up on an anonymous client anyway, but only
-            # after about 20 s of retried credential look-ups (once per process). Start from that outcome.
-            env.setattr(beam_auth._Credentials, "_credentials_init", True)
-            env.setattr(beam_auth._Credentials, "_credentials", None)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def _jpeg(rgb: np.ndarray, quality: int = 92) -> bytes:
