@@ -1,0 +1,192 @@
+"""What the cull command will do, decided from a run's rows. Pure: no file system, no Beam.
+
+Which photos (the job's verdict, narrowed by blur type and probability), where each one goes (the same
+relative folders under the destination), the manifest's rows, and the XMP sidecar text.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import posixpath
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from xml.sax.saxutils import escape
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.labels import BLURRY_TYPES
+from pipeline.rows import STATUS_OK
+
+
+class Action(StrEnum):
+    COPY = "copy"
+    MOVE = "move"
+    XMP = "xmp"  # write a sidecar next to the photo
+
+
+MANIFEST_COLUMNS = ("source", "destination", "action", "result", "size", "sha256")
+"""The cull manifest (CSV): one row per photo acted on. `size` and `sha256` are those of the file the
+action produced (the copy, the moved file or the sidecar), so an undo removes only what it made."""
+
+XMP_LABEL = "Blurry"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One photo's planned action: `destination` is the copy's path or the sidecar's."""
+
+    source: str
+    destination: str
+    action: Action
+    blur_type: str
+    blur_probability: float
+
+
+def select_flagged(
+    table: pa.Table, *, types: Iterable[str] | None = None, min_probability: float = 0.0
+) -> pa.Table:
+    """The rows the job judged blurry, of the given blur types, at or above `min_probability`,
+    most probably blurry first (then by URI, so a plan is the same on every run)."""
+    wanted = pc.and_(pc.equal(table.column("status"), STATUS_OK), pc.fill_null(table.column("blurry"), False))
+    wanted = pc.and_(
+        wanted, pc.greater_equal(pc.fill_null(table.column("blur_probability"), -1.0), min_probability)
+    )
+    if types is not None:
+        wanted = pc.and_(wanted, pc.is_in(table.column("blur_type"), value_set=pa.array(sorted(set(types)))))
+    return table.filter(wanted).sort_by([("blur_probability", "descending"), ("uri", "ascending")])
+
+
+def parse_types(text: str | None) -> tuple[str, ...] | None:
+    """`--types motion,gaussian` as a tuple; None (every type) when not given. Unknown names are an error:
+    a typo must not silently select nothing."""
+    if not text:
+        return None
+    types = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in types if name not in BLURRY_TYPES]
+    if unknown:
+        raise ValueError(
+            f"unknown blur type(s) {', '.join(unknown)}; flagged photos are {', '.join(BLURRY_TYPES)}"
+        )
+    return types
+
+
+def _split_scheme(uri: str) -> tuple[str, str]:
+    """("gs://", "bucket/a/b.jpg") or ("", "/a/b.jpg")."""
+    if "://" in uri:
+        scheme, rest = uri.split("://", 1)
+        return f"{scheme}://", rest
+    return "", uri
+
+
+def common_root(uris: Sequence[str]) -> str:
+    """The deepest folder holding every URI (each URI is a file), with its scheme; "" if they share none."""
+    if not uris:
+        return ""
+    schemes = {_split_scheme(uri)[0] for uri in uris}
+    if len(schemes) > 1:
+        return ""
+    scheme = schemes.pop()
+    folders = [posixpath.dirname(_split_scheme(uri)[1]) for uri in uris]
+    try:
+        return f"{scheme}{posixpath.commonpath(folders)}"
+    except ValueError:  # absolute and relative paths mixed
+        return scheme
+
+
+def relative_to(uri: str, root: str) -> str:
+    """`uri`'s path below `root` (a folder), or, for a URI outside it, its whole path without the scheme."""
+    scheme, path = _split_scheme(uri)
+    root_scheme, root_path = _split_scheme(root)
+    folder = root_path.rstrip("/")
+    if scheme == root_scheme and folder and path.startswith(folder + "/"):
+        return path[len(folder) + 1 :]
+    return path.lstrip("/")
+
+
+def destination_for(uri: str, root: str, dest: str) -> str:
+    return f"{dest.rstrip('/')}/{relative_to(uri, root)}"
+
+
+def sidecar_for(uri: str, naming: str = "ext") -> str:
+    """The XMP sidecar's path: `photo.jpg.xmp` (naming "ext": darktable, digiKam's default) or
+    `photo.xmp` (naming "base": Lightroom's, digiKam's compatibility option)."""
+    if naming == "base":
+        stem, _ = posixpath.splitext(uri)
+        return f"{stem}.xmp"
+    return f"{uri}.xmp"
+
+
+def plan(
+    flagged: pa.Table, action: Action, *, root: str = "", dest: str = "", xmp_naming: str = "ext"
+) -> list[Step]:
+    """One step per flagged row: a copy or move to DEST/<path below root>, or a sidecar next to it."""
+    steps = []
+    for row in flagged.select(["uri", "blur_type", "blur_probability"]).to_pylist():
+        uri = row["uri"]
+        target = sidecar_for(uri, xmp_naming) if action is Action.XMP else destination_for(uri, root, dest)
+        steps.append(Step(uri, target, action, row["blur_type"], row["blur_probability"]))
+    return steps
+
+
+def xmp_sidecar(blur_type: str, blur_probability: float, model_version: str | None = None) -> str:
+    """An XMP sidecar marking a photo rejected (rating -1) and labelled "Blurry", with the keyword
+    "Blurry" and "Blurry/<type>" (hierarchical), which digiKam, darktable and Lightroom read."""
+    kind = escape(blur_type or "blurry")
+    note = f"blur_probability {blur_probability:.3f}" + (f", model {model_version}" if model_version else "")
+    return f"""<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
+<x:xmpmeta xmlns:x="adobe:ns:meta/">
+ <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+  <rdf:Description rdf:about=""
+    xmlns:xmp="http://ns.adobe.com/xap/1.0/"
+    xmlns:dc="http://purl.org/dc/elements/1.1/"
+    xmlns:lr="http://ns.adobe.com/lightroom/1.0/"
+    xmlns:digiKam="http://www.digikam.org/ns/1.0/"
+    xmp:Rating="-1"
+    xmp:Label="{XMP_LABEL}">
+   <dc:subject>
+    <rdf:Bag>
+     <rdf:li>{XMP_LABEL}</rdf:li>
+    </rdf:Bag>
+   </dc:subject>
+   <dc:description>
+    <rdf:Alt>
+     <rdf:li xml:lang="x-default">{escape(note)}</rdf:li>
+    </rdf:Alt>
+   </dc:description>
+   <lr:hierarchicalSubject>
+    <rdf:Bag>
+     <rdf:li>{XMP_LABEL}|{kind}</rdf:li>
+    </rdf:Bag>
+   </lr:hierarchicalSubject>
+   <digiKam:TagsList>
+    <rdf:Seq>
+     <rdf:li>{XMP_LABEL}/{kind}</rdf:li>
+    </rdf:Seq>
+   </digiKam:TagsList>
+  </rdf:Description>
+ </rdf:RDF>
+</x:xmpmeta>
+<?xpacket end="w"?>
+"""
+
+
+def manifest_header() -> str:
+    return ",".join(MANIFEST_COLUMNS) + "\r\n"
+
+
+def manifest_line(
+    source: str, destination: str, action: str, result: str, size: int | None, sha256: str
+) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow([source, destination, action, result, "" if size is None else size, sha256])
+    return buffer.getvalue()
+
+
+def read_manifest_rows(text: str) -> list[dict[str, str]]:
+    rows = list(csv.DictReader(io.StringIO(text)))
+    if rows and set(MANIFEST_COLUMNS) - set(rows[0]):
+        raise ValueError(f"not a cull manifest: the columns must be {', '.join(MANIFEST_COLUMNS)}")
+    return rows

@@ -1,0 +1,336 @@
+"""The cull command on real files and a real run's verdicts: local folders and the GCS emulator.
+
+Each test works on its own copy of the photo folder, with the session run's rows pointed at the copy.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+from pathlib import Path
+
+import gcs_emulator
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from conftest import REPO_ROOT
+
+from pipeline import cull
+from pipeline.cull_plan import (
+    Action,
+    common_root,
+    destination_for,
+    parse_types,
+    plan,
+    select_flagged,
+    sidecar_for,
+    xmp_sidecar,
+)
+from pipeline.results import conform
+
+
+def _tree(root: Path) -> dict[str, str]:
+    """Every file under `root` (relative path -> SHA-256)."""
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+def _write_run(table: pa.Table, prefix: Path) -> str:
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(conform(table), f"{prefix}-00000-of-00001.parquet")
+    return str(prefix)
+
+
+@pytest.fixture
+def local_copy(photo_folder, photo_folder_run, tmp_path):
+    """(photos root, run prefix, table): a copy of the photo folder and the run's rows pointing at it."""
+    root = tmp_path / "photos"
+    shutil.copytree(photo_folder.root, root)
+    table = photo_folder_run.table
+    uris = pc.replace_substring(table.column("uri"), str(photo_folder.root), str(root))
+    table = table.set_column(0, "uri", uris)
+    return root, _write_run(table, tmp_path / "run" / "scores"), table
+
+
+def _manifest(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as stream:
+        return list(csv.DictReader(stream))
+
+
+def _flagged_uris(table: pa.Table) -> list[str]:
+    return select_flagged(table).column("uri").to_pylist()
+
+
+def test_select_flagged_and_filters(photo_folder_run) -> None:
+    table = photo_folder_run.table
+    rows = [r for r in photo_folder_run.rows if r["status"] == "ok" and r["blurry"]]
+    flagged = select_flagged(table)
+    assert sorted(flagged.column("uri").to_pylist()) == sorted(r["uri"] for r in rows)
+    probabilities = flagged.column("blur_probability").to_pylist()
+    assert probabilities == sorted(probabilities, reverse=True)  # worst first
+    motion = select_flagged(table, types=["motion"], min_probability=0.78)
+    assert sorted(motion.column("uri").to_pylist()) == sorted(
+        r["uri"] for r in rows if r["blur_type"] == "motion" and r["blur_probability"] >= 0.78
+    )
+    assert parse_types("motion, defocus") == ("motion", "defocus")
+    with pytest.raises(ValueError, match="unknown blur type"):
+        parse_types("motoin")
+
+
+def test_destinations_keep_the_folders() -> None:
+    uris = ["/p/2024/a.jpg", "/p/2024/trip/b.jpg", "/p/2023/c.jpg"]
+    assert common_root(uris) == "/p"
+    assert destination_for("/p/2024/trip/b.jpg", "/p", "/culled/") == "/culled/2024/trip/b.jpg"
+    gs = ["gs://bucket/photos/a.jpg", "gs://bucket/photos/x/b.jpg"]
+    assert common_root(gs) == "gs://bucket/photos"
+    assert destination_for(gs[1], common_root(gs), "gs://other/c") == "gs://other/c/x/b.jpg"
+    assert destination_for("gs://b2/z.jpg", "gs://", "/out") == "/out/b2/z.jpg"
+    assert sidecar_for("/p/a.jpg") == "/p/a.jpg.xmp"
+    assert sidecar_for("/p/a.jpg", "base") == "/p/a.xmp"
+
+
+def test_xmp_text_is_xml_that_marks_rejected_and_blurry() -> None:
+    root = ET.fromstring(xmp_sidecar("motion", 0.9731, "v1").encode())
+    ns = {
+        "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
+        "xmp": "http://ns.adobe.com/xap/1.0/",
+        "dc": "http://purl.org/dc/elements/1.1/",
+        "digiKam": "http://www.digikam.org/ns/1.0/",
+    }
+    description = root.find("rdf:RDF/rdf:Description", ns)
+    assert description.get(f"{{{ns['xmp']}}}Rating") == "-1"
+    assert description.get(f"{{{ns['xmp']}}}Label") == "Blurry"
+    assert [li.text for li in description.findall("dc:subject/rdf:Bag/rdf:li", ns)] == ["Blurry"]
+    assert [li.text for li in description.findall("digiKam:TagsList/rdf:Seq/rdf:li", ns)] == ["Blurry/motion"]
+    assert "0.973" in ET.tostring(description, encoding="unicode")
+
+
+def test_dry_run_changes_nothing(local_copy, tmp_path, capsys, monkeypatch) -> None:
+    root, prefix, table = local_copy
+    monkeypatch.chdir(tmp_path)
+    before = _tree(tmp_path)
+    for extra in ([], ["--move"]):
+        assert cull.main(["--scores", prefix, "--to", str(tmp_path / "culled"), *extra]) == 0
+    assert cull.main(["--scores", prefix, "--xmp"]) == 0
+    assert _tree(tmp_path) == before  # no copy, no deletion, no sidecar, no manifest
+    printed = capsys.readouterr().out
+    flagged = _flagged_uris(table)
+    assert printed.count("would copy: ") == printed.count("would move: ") == len(flagged) > 0
+    assert printed.count("would write the sidecar: ") == len(flagged)
+
+
+def test_copy_rerun_and_undo(local_copy, tmp_path) -> None:
+    root, prefix, table = local_copy
+    dest = tmp_path / "culled"
+    originals = _tree(root)
+    flagged = _flagged_uris(table)
+    # A different file already at one destination must survive.
+    squatter = dest / Path(flagged[1]).relative_to(root)
+    squatter.parent.mkdir(parents=True)
+    squatter.write_bytes(b"someone else's file")
+
+    assert (
+        cull.main(["--scores", prefix, "--to", str(dest), "--apply", "--manifest", str(tmp_path / "m1.csv")])
+        == 0
+    )
+    rows = _manifest(tmp_path / "m1.csv")
+    assert [r["source"] for r in rows] == flagged
+    assert [r["result"] for r in rows] == ["copied"] + [
+        "conflict: a different file is at the destination (left alone)"
+    ] + ["copied"] * (len(flagged) - 2)
+    assert _tree(root) == originals  # a copy leaves the photos alone
+    copied = _tree(dest)
+    assert squatter.read_bytes() == b"someone else's file"
+    for row in rows:
+        relative = str(Path(row["source"]).relative_to(root))
+        assert row["destination"] == str(dest / relative)
+        if row["result"] == "copied":
+            assert copied[relative] == originals[relative] == row["sha256"]
+    assert len(copied) == len(flagged)
+
+    cull.main(["--scores", prefix, "--to", str(dest), "--apply", "--manifest", str(tmp_path / "m2.csv")])
+    assert {r["result"] for r in _manifest(tmp_path / "m2.csv")} == {
+        "skipped: already there",
+        "conflict: a different file is at the destination (left alone)",
+    }
+    assert _tree(dest) == copied
+
+    cull.main(["--undo", str(tmp_path / "m1.csv"), "--apply", "--manifest", str(tmp_path / "u1.csv")])
+    assert _tree(dest) == {
+        str(squatter.relative_to(dest)): hashlib.sha256(b"someone else's file").hexdigest()
+    }
+    assert _tree(root) == originals
+
+
+def test_move_rerun_and_undo(local_copy, tmp_path) -> None:
+    root, prefix, table = local_copy
+    dest = tmp_path / "culled"
+    originals = _tree(root)
+    flagged = {str(Path(uri).relative_to(root)) for uri in _flagged_uris(table)}
+
+    cull.main(
+        ["--scores", prefix, "--to", str(dest), "--move", "--apply", "--manifest", str(tmp_path / "m.csv")]
+    )
+    assert {r["result"] for r in _manifest(tmp_path / "m.csv")} == {"moved"}
+    assert _tree(dest) == {name: originals[name] for name in flagged}
+    assert _tree(root) == {name: sha for name, sha in originals.items() if name not in flagged}
+
+    cull.main(
+        ["--scores", prefix, "--to", str(dest), "--move", "--apply", "--manifest", str(tmp_path / "m2.csv")]
+    )
+    assert {r["result"] for r in _manifest(tmp_path / "m2.csv")} == {"skipped: already moved"}
+
+    assert cull.main(["--undo", str(tmp_path / "m.csv")]) == 0  # an undo is a dry run too without --apply
+    assert _tree(dest) == {name: originals[name] for name in flagged}
+    cull.main(["--undo", str(tmp_path / "m.csv"), "--apply", "--manifest", str(tmp_path / "u.csv")])
+    assert {r["result"] for r in _manifest(tmp_path / "u.csv")} == {"moved back"}
+    assert _tree(root) == originals
+    assert _tree(dest) == {}
+
+
+def test_xmp_sidecars_rerun_and_undo(local_copy, tmp_path) -> None:
+    root, prefix, table = local_copy
+    flagged = _flagged_uris(table)
+    mine = Path(flagged[0] + ".xmp")
+    mine.write_text("<x:xmpmeta>the user's own edits</x:xmpmeta>")
+    originals = _tree(root)
+
+    cull.main(["--scores", prefix, "--xmp", "--types", "gaussian,defocus,motion,minfilter", "--apply",
+               "--manifest", str(tmp_path / "x.csv")])  # fmt: skip
+    rows = _manifest(tmp_path / "x.csv")
+    assert rows[0]["result"].startswith("conflict") and mine.read_text().endswith("edits</x:xmpmeta>")
+    assert {r["result"] for r in rows[1:]} == {"sidecar written"}
+    after = _tree(root)
+    sidecars = {name for name in after if name not in originals}
+    assert sidecars == {str(Path(uri).relative_to(root)) + ".xmp" for uri in flagged[1:]}
+    assert all(after[name] == sha for name, sha in originals.items() if not name.endswith(".xmp"))
+    one = ET.parse(flagged[1] + ".xmp").getroot()
+    assert 'Rating="-1"' in ET.tostring(one, encoding="unicode")
+
+    cull.main(["--scores", prefix, "--xmp", "--apply", "--manifest", str(tmp_path / "x2.csv")])
+    assert {r["result"] for r in _manifest(tmp_path / "x2.csv")[1:]} == {"skipped: already there"}
+    cull.main(["--undo", str(tmp_path / "x.csv"), "--apply", "--manifest", str(tmp_path / "xu.csv")])
+    assert _tree(root) == originals
+
+
+def _many_photos(root: Path, count: int, size: int) -> pa.Table:
+    """`count` files of random bytes in nested folders, and rows judging them all blurry."""
+    rng = np.random.default_rng(3)
+    now = datetime.now(UTC)
+    rows = []
+    for index in range(count):
+        path = root / f"day{index % 7}" / f"shot{index:04d}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(rng.bytes(size))
+        rows.append(
+            {
+                "uri": str(path),
+                "status": "ok",
+                "blurry": True,
+                "blur_type": "motion",
+                "blur_probability": 0.9,
+                "model_version": "v",
+                "scored_at": now,
+            }  # fmt: skip
+        )
+    return pa.Table.from_pylist(rows)
+
+
+def test_an_interrupted_move_loses_no_photo(tmp_path) -> None:
+    root, dest, manifest = tmp_path / "photos", tmp_path / "culled", tmp_path / "m.csv"
+    prefix = _write_run(_many_photos(root, 300, 256 * 1024), tmp_path / "run" / "scores")
+    originals = _tree(root)
+    command = [sys.executable, "-m", "pipeline.cull", "--scores", prefix, "--to", str(dest), "--move",
+               "--apply", "--workers", "2", "--manifest", str(manifest)]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if manifest.exists() and manifest.read_text().count("\n") > 20:
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.005)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the move finished before it could be interrupted"
+
+    left, moved = _tree(root), _tree(dest)
+    assert 0 < len(moved) < len(originals)
+    for name, sha in originals.items():  # every photo is whole in at least one place
+        assert left.get(name) == sha or moved.get(name) == sha, name
+    # Rerunning finishes the job.
+    assert (
+        subprocess.run([*command[:-1], str(tmp_path / "m2.csv")], env=env, capture_output=True).returncode
+        == 0
+    )
+    assert _tree(dest) == originals
+    assert _tree(root) == {}
+
+
+def test_cull_in_a_bucket(local_copy, emulator, tmp_path, monkeypatch) -> None:
+    root, _, table = local_copy
+    bucket = gcs_emulator.client().create_bucket("cull-under-test")
+    flagged = _flagged_uris(table)
+    for uri in [*flagged, *(u for u in table.column("uri").to_pylist() if Path(u).is_file())][:40]:
+        bucket.blob("photos/" + str(Path(uri).relative_to(root))).upload_from_filename(uri)
+    gs_table = table.set_column(
+        0, "uri", pc.replace_substring(table.column("uri"), str(root), "gs://cull-under-test/photos")
+    )
+    run = tmp_path / "run.parquet"
+    pq.write_table(conform(gs_table), run)
+    bucket.blob("results/scores-00000-of-00001.parquet").upload_from_filename(str(run))
+    prefix = "gs://cull-under-test/results/scores"
+    in_bucket = {b.name: b.md5_hash for b in bucket.list_blobs(prefix="photos/")}
+    monkeypatch.chdir(tmp_path)
+
+    assert cull.main(["--scores", prefix, "--to", "gs://cull-under-test/culled"]) == 0
+    assert {b.name: b.md5_hash for b in bucket.list_blobs(prefix="photos/")} == in_bucket
+    assert list(bucket.list_blobs(prefix="culled/")) == []
+
+    wanted = {f"culled/{name.removeprefix('photos/')}": in_bucket[name] for name in in_bucket
+              if f"gs://cull-under-test/{name}" in _flagged_uris(gs_table)}  # fmt: skip
+    cull.main(["--scores", prefix, "--to", "gs://cull-under-test/culled", "--apply", "--manifest", "c.csv"])
+    assert {b.name: b.md5_hash for b in bucket.list_blobs(prefix="culled/")} == wanted
+    cull.main(["--undo", "c.csv", "--apply", "--manifest", "cu.csv"])
+    assert list(bucket.list_blobs(prefix="culled/")) == []
+
+    cull.main(
+        [
+            "--scores",
+            prefix,
+            "--to",
+            "gs://cull-under-test/culled",
+            "--move",
+            "--apply",
+            "--manifest",
+            "m.csv",
+        ]
+    )
+    assert {b.name: b.md5_hash for b in bucket.list_blobs(prefix="culled/")} == wanted
+    left = {b.name for b in bucket.list_blobs(prefix="photos/")}
+    assert left == {name for name in in_bucket if f"culled/{name.removeprefix('photos/')}" not in wanted}
+    cull.main(["--undo", "m.csv", "--apply", "--manifest", "mu.csv"])
+    assert {b.name: b.md5_hash for b in bucket.list_blobs(prefix="photos/")} == in_bucket
+
+    cull.main(["--scores", prefix, "--to", str(tmp_path / "local"), "--apply", "--manifest", "l.csv"])
+    assert {r["result"] for r in _manifest(tmp_path / "l.csv")} == {"copied"}
+    assert len(_tree(tmp_path / "local")) == len(wanted)
+
+
+def test_plan_steps_in_order() -> None:
+    columns = {"uri": ["/a/x.jpg"], "status": ["ok"], "blurry": [True], "blur_type": ["motion"]}
+    table = conform(pa.table({**columns, "blur_probability": [0.9]}))
+    (step,) = plan(select_flagged(table), Action.MOVE, root="/a", dest="/d")
+    assert (step.source, step.destination, step.action) == ("/a/x.jpg", "/d/x.jpg", Action.MOVE)
