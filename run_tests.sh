@@ -5,6 +5,7 @@
 # Exits non-zero if lint fails, any test fails, or pytest collected no tests at all.
 set -euo pipefail
 source "$(dirname "$0")/scripts/setup_env.sh"
+source "$REPO_ROOT/scripts/ensure_chromium.sh"
 
 echo "== ruff check"
 "$PY" -m ruff check .

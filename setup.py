@@ -33,7 +33,8 @@ setup(
     description="A Beam job that finds blurry photos in folders and Cloud Storage buckets.",
     python_requires=">=3.11",
     packages=["pipeline", "model"],
-    package_data={"model": ["blur_model.keras", "metadata.json"]},  # not the evaluation report
+    # The model's files (not the evaluation report), and the review page's static files.
+    package_data={"model": ["blur_model.keras", "metadata.json"], "pipeline": ["review_assets/*"]},
     install_requires=read_requirements("requirements.txt"),
     extras_require={"dev": read_requirements("requirements-dev.txt")},
 )

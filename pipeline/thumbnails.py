@@ -1,0 +1,77 @@
+"""Thumbnails for the review page, made from the original photos, local or gs://, several at once.
+
+The job's own decoder (pipeline.decode) does the decoding, so a thumbnail shows the photo exactly as
+it was scored (EXIF orientation applied, every format the job reads) and a large JPEG is decoded at a
+reduced size in the DCT domain. A photo that cannot be read or decoded gets no thumbnail: the page
+shows a placeholder tile for it instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from pipeline.decode import decode_reduced
+from pipeline.progress import progress
+from pipeline.read import read_bytes
+
+THUMB_LONG_SIDE = 240
+JPEG_QUALITY = 82
+
+
+def thumbnail_name(uri: str) -> str:
+    """The thumbnail's file name: a hash of the URI (names of photos can hold anything)."""
+    return hashlib.sha1(uri.encode("utf-8", "surrogateescape")).hexdigest()[:20] + ".jpg"
+
+
+def shrink(rgb: np.ndarray, long_side: int = THUMB_LONG_SIDE) -> np.ndarray:
+    """`rgb` with its long side at most `long_side` (area resize; never enlarged)."""
+    height, width = rgb.shape[:2]
+    scale = long_side / max(height, width)
+    if scale >= 1:
+        return rgb
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+
+
+def make_thumbnail(data: bytes, long_side: int = THUMB_LONG_SIDE) -> bytes:
+    """A JPEG thumbnail of photo bytes; raises pipeline.decode.DecodeError for what is not a photo."""
+    small = shrink(decode_reduced(data).rgb, long_side)
+    buffer = io.BytesIO()
+    Image.fromarray(small).save(buffer, "JPEG", quality=JPEG_QUALITY, optimize=True)
+    return buffer.getvalue()
+
+
+def _one(uri: str, target: Path, long_side: int) -> bool:
+    if target.exists():  # made by an earlier review of the same photos
+        return True
+    try:
+        data = make_thumbnail(read_bytes(uri), long_side)
+    except Exception:  # unreadable, gone, or not a photo: a placeholder tile, never a failed review
+        return False
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    temporary.write_bytes(data)
+    temporary.replace(target)
+    return True
+
+
+def write_thumbnails(
+    uris: Sequence[str], folder: Path, *, long_side: int = THUMB_LONG_SIDE, workers: int | None = None
+) -> dict[str, str | None]:
+    """Make a thumbnail of each photo in `folder` (threads: Pillow and OpenCV release the GIL while
+    they decode and resize, and reads from gs:// wait on the network). Returns each URI's thumbnail
+    file name, or None where there is none."""
+    folder.mkdir(parents=True, exist_ok=True)
+    workers = workers or max(2, 2 * (os.cpu_count() or 1))
+    names = {uri: thumbnail_name(uri) for uri in uris}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        made = pool.map(lambda uri: (uri, _one(uri, folder / names[uri], long_side)), names)
+        return {uri: names[uri] if ok else None for uri, ok in progress(made, len(names), "thumbnails")}

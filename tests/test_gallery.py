@@ -1,0 +1,138 @@
+"""The review page's data (pipeline.gallery, pipeline.review.page_data) on generated runs: caps, order,
+verdicts at another threshold, error grouping, links. No browser, no files but thumbnails."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from pipeline import gallery
+from pipeline.labels import BLUR_TYPES, BLURRY_TYPES, KEEP_TYPES, blur_type_for_verdict
+from pipeline.results import conform
+from pipeline.rows import PROBABILITY_COLUMNS
+from pipeline.thumbnails import make_thumbnail
+
+THRESHOLDS = gallery.Thresholds(blur=0.5, laplacian=100.0, band=0.1)
+
+
+def generated_run(n: int, seed: int = 0, errors: int = 0) -> pa.Table:
+    """`n` ok rows consistent with the job's verdict at 0.5, then `errors` error rows."""
+    rng = np.random.default_rng(seed)
+    probability = rng.beta(0.6, 0.6, n)
+    types = rng.dirichlet(np.ones(len(BLUR_TYPES)), n)
+    laplacian = 10 ** rng.uniform(-0.5, 4.0, n)
+    blurry = probability >= 0.5
+    columns = {
+        "uri": [f"/photos/{i % 97}/p{i:07d}.jpg" for i in range(n)],
+        "status": ["ok"] * n,
+        "width": np.full(n, 4032, np.int32),
+        "height": np.full(n, 3024, np.int32),
+        "laplacian_var": laplacian,
+        "laplacian_blurry": laplacian < 100,
+        "blur_probability": probability,
+        "blurry": blurry,
+        "blur_type": [blur_type_for_verdict(types[i], bool(blurry[i])) for i in range(n)],
+        **{name: types[:, k] for k, name in enumerate(PROBABILITY_COLUMNS)},
+        "model_version": ["v"] * n,
+        "scored_at": [datetime(2026, 11, 30, tzinfo=UTC)] * n,
+    }
+    table = conform(pa.table(columns))
+    if errors:
+        reasons = [f"corrupt JPEG file (detail {i})" if i % 3 else "file not found" for i in range(errors)]
+        bad = pa.table(
+            {"uri": [f"/bad/{i}.jpg" for i in range(errors)], "status": ["error"] * errors, "error": reasons}
+        )
+        table = pa.concat_tables([table, conform(bad)])
+    return table
+
+
+def test_galleries_are_capped_and_chosen_worst_first() -> None:
+    table = generated_run(20_000, errors=30)
+    rows = table.to_pylist()
+    chosen = {s["id"]: s for s in gallery.sections(table, THRESHOLDS, cap=50)}
+    ok = [r for r in rows if r["status"] == "ok"]
+    flagged = sorted((r for r in ok if r["blurry"]), key=lambda r: (-r["blur_probability"], r["uri"]))
+    shown = [rows[i] for i in chosen["flagged"]["rows"]]
+    assert chosen["flagged"]["total"] == len(flagged)
+    assert [r["uri"] for r in shown[:50]] == [r["uri"] for r in flagged[:50]]
+    for blur_type in BLURRY_TYPES:  # each type's worst are there, so a type filter always finds photos
+        worst = [r["uri"] for r in flagged if r["blur_type"] == blur_type][: gallery.PER_TYPE_CAP]
+        assert set(worst) <= {r["uri"] for r in shown}
+    assert [r["blur_probability"] for r in shown] == sorted(
+        (r["blur_probability"] for r in shown), reverse=True
+    )
+    assert len(shown) <= 50 + gallery.PER_TYPE_CAP * len(BLURRY_TYPES)
+
+    borderline = [rows[i] for i in chosen["borderline"]["rows"]]
+    assert len(borderline) == 50
+    distances = [abs(r["blur_probability"] - 0.5) for r in borderline]
+    assert distances == sorted(distances) and max(distances) <= 0.1
+    assert chosen["borderline"]["total"] == sum(abs(r["blur_probability"] - 0.5) <= 0.1 for r in ok)
+    bokeh = [rows[i] for i in chosen["bokeh"]["rows"]]
+    assert all(r["blur_type"] == "bokeh" and not r["blurry"] for r in bokeh) and len(bokeh) == 50
+    disagree = [rows[i] for i in chosen["disagree"]["rows"]]
+    assert all(r["laplacian_blurry"] != r["blurry"] for r in disagree)
+    assert chosen["disagree"]["total"] == sum(r["laplacian_blurry"] != r["blurry"] for r in ok)
+
+
+def test_the_verdict_at_another_threshold_is_the_jobs_rule() -> None:
+    table = generated_run(3000, seed=1, errors=3)
+    moved = gallery.apply_verdict(table, gallery.Thresholds(blur=0.8, laplacian=10.0))
+    for before, after in zip(table.to_pylist(), moved.to_pylist(), strict=True):
+        if before["status"] != "ok":
+            assert after["blurry"] is None
+            continue
+        assert after["blurry"] == (before["blur_probability"] >= 0.8)
+        assert after["laplacian_blurry"] == (before["laplacian_var"] < 10.0)
+        probabilities = np.array([before[name] for name in PROBABILITY_COLUMNS])
+        assert after["blur_type"] == blur_type_for_verdict(probabilities, after["blurry"])
+        assert (after["blur_type"] in KEEP_TYPES) == (not after["blurry"])
+    same = gallery.apply_verdict(table, THRESHOLDS)
+    assert same.column("blur_type").to_pylist() == table.column("blur_type").to_pylist()
+
+
+def test_counts_histograms_and_error_kinds() -> None:
+    table = generated_run(1000, seed=2, errors=9)
+    counts = gallery.counts(table)
+    assert (counts["files"], counts["ok"], counts["errors"], counts["skipped"]) == (1009, 1000, 9, 0)
+    assert counts["blurry"] + counts["kept"] == 1000
+    assert sum(counts["by_type"].values()) == 1000
+    hist = gallery.histograms(table, THRESHOLDS)
+    assert sum(hist["probability"]["blurry"]) == counts["blurry"]
+    assert sum(hist["laplacian_log10"]["kept"]) == counts["kept"]
+    assert gallery.error_reasons(table) == [
+        {
+            "kind": "corrupt JPEG file",
+            "count": 6,
+            "example": "corrupt JPEG file (detail 1)",
+            "uri": "/bad/1.jpg",
+        },
+        {"kind": "file not found", "count": 3, "example": "file not found", "uri": "/bad/0.jpg"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("uri", "link"),
+    [
+        ("/photos/a b/é.jpg", "file:///photos/a%20b/%C3%A9.jpg"),
+        ("gs://my-bucket/2024/a b.jpg", "https://console.cloud.google.com/storage/browser/_details/my-bucket/2024/a%20b.jpg"),
+    ],
+)  # fmt: skip
+def test_links_to_the_original(uri: str, link: str) -> None:
+    assert gallery.original_link(uri) == link
+
+
+def test_thumbnails_come_from_the_jobs_decoder(sharp_jpeg) -> None:
+    from io import BytesIO
+
+    from PIL import Image
+
+    from pipeline.decode import DecodeError
+
+    with Image.open(BytesIO(make_thumbnail(sharp_jpeg, 100))) as thumb:
+        assert max(thumb.size) == 100 and thumb.format == "JPEG"
+    with pytest.raises(DecodeError):
+        make_thumbnail(b"not a photo")

@@ -1,0 +1,154 @@
+"""The review gallery of a real run, opened from disk in headless Chromium: what the browser shows must
+match the Parquet, and a filter in the page's address must change what is shown."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import browser
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline import review
+from pipeline.results import read_results
+
+BLUR, LAPLACIAN, BAND = 0.5, 100.0, 0.1
+
+
+@pytest.fixture(scope="module")
+def site(photo_folder, photo_folder_run, tmp_path_factory):
+    """(index.html, rows, deleted uri): the review of a copy of the run whose photos were copied too,
+    one flagged original deleted before the review (its tile must be a placeholder)."""
+    work = tmp_path_factory.mktemp("review")
+    root = work / "photos"
+    shutil.copytree(photo_folder.root, root)
+    table = photo_folder_run.table
+    table = table.set_column(
+        0, "uri", pc.replace_substring(table.column("uri"), str(photo_folder.root), str(root))
+    )
+    pq.write_table(table, work / "scores-00000-of-00001.parquet")
+    settings = {"blur_threshold": BLUR, "laplacian_threshold": LAPLACIAN}
+    manifest = {"run_id": "t", "shards": ["scores-00000-of-00001.parquet"], "settings": settings}
+    (work / "scores-manifest.json").write_text(json.dumps(manifest))
+    rows = read_results(str(work / "scores")).to_pylist()
+    flagged = sorted(
+        (r for r in rows if r["status"] == "ok" and r["blurry"]), key=lambda r: -r["blur_probability"]
+    )
+    deleted = flagged[2]["uri"]
+    Path(deleted).unlink()
+    index = review.review(str(work / "scores"), work / "site")
+    return index, rows, deleted
+
+
+def _dom(index: Path, fragment: str = ""):
+    return browser.parse(browser.dump_dom(index.as_uri() + fragment))
+
+
+def _expected_sections(rows: list[dict]) -> dict[str, list[str]]:
+    ok = [r for r in rows if r["status"] == "ok"]
+
+    def by(rows_, key):
+        return [r["uri"] for r in sorted(rows_, key=lambda r: (key(r), r["uri"]))]
+
+    distance = lambda r: abs(r["blur_probability"] - BLUR)  # noqa: E731
+    return {
+        "flagged": by([r for r in ok if r["blurry"]], lambda r: -r["blur_probability"]),
+        "borderline": by([r for r in ok if distance(r) <= BAND], distance),
+        "bokeh": by(
+            [r for r in ok if not r["blurry"] and r["blur_type"] == "bokeh"], lambda r: -r["blur_probability"]
+        ),
+        "disagree": by(
+            [r for r in ok if (r["laplacian_var"] < LAPLACIAN) != r["blurry"]], lambda r: -distance(r)
+        ),
+    }
+
+
+def _shown(dom, section: str) -> list[str]:
+    return [tile.attrs["data-uri"] for tile in dom.by_id(section).find_all("figure", class_="tile")]
+
+
+def test_counts_match_the_parquet(site) -> None:
+    index, rows, _ = site
+    dom = _dom(index)
+    counts = {
+        dd.attrs["data-count"]: int(dd.all_text().replace(",", ""))
+        for dd in dom.by_id("counts").find_all("dd")
+    }
+    ok = [r for r in rows if r["status"] == "ok"]
+    blurry = sum(r["blurry"] for r in ok)
+    assert counts == {
+        "files": len(rows),
+        "ok": len(ok),
+        "errors": sum(r["status"] == "error" for r in rows),
+        "skipped": 0,
+        "blurry": blurry,
+        "kept": len(ok) - blurry,
+    }
+    assert blurry > 0 and counts["errors"] > 0
+    for blur_type in ("gaussian", "motion", "minfilter", "defocus", "bokeh", "none"):
+        (cell,) = dom.by_id("types").find_all("td", data_count=blur_type)
+        assert int(cell.all_text()) == sum(r["blur_type"] == blur_type for r in ok), blur_type
+    errors = dom.by_id("errors").find_all("tr", class_="error-kind")
+    assert sum(int(row.find_all("td", class_="n")[0].all_text()) for row in errors) == counts["errors"]
+    bars = dom.by_id("hist-probability").find_all("rect", class_="blurry")
+    assert sum(int(bar.attrs["data-count"]) for bar in bars) == blurry
+    kept_bars = dom.by_id("hist-laplacian").find_all("rect", class_="kept")
+    assert sum(int(bar.attrs["data-count"]) for bar in kept_bars) == len(ok) - blurry
+
+
+def test_sections_hold_the_right_photos_in_order(site) -> None:
+    index, rows, _ = site
+    dom = _dom(index)
+    expected = _expected_sections(rows)
+    assert all(expected[name] for name in ("flagged", "bokeh", "disagree"))  # the run exercises them
+    for name, uris in expected.items():
+        assert _shown(dom, name) == uris, name
+        assert int(dom.by_id(name).attrs["data-total"]) == len(uris)
+
+
+def test_tiles_show_thumbnails_facts_and_links_and_a_placeholder(site) -> None:
+    index, rows, deleted = site
+    dom = _dom(index)
+    by_uri = {r["uri"]: r for r in rows}
+    tiles = dom.by_id("flagged").find_all("figure", class_="tile")
+    for tile in tiles:
+        uri = tile.attrs["data-uri"]
+        (link,) = tile.find_all("a", class_="frame")
+        assert link.attrs["href"] == Path(uri).as_uri()
+        text = tile.all_text()
+        assert f"{by_uri[uri]['blur_probability']:.3f}" in text and by_uri[uri]["blur_type"] in text
+        assert f"{by_uri[uri]['width']}\u00d7{by_uri[uri]['height']}" in text
+        images = tile.find_all("img")
+        if uri == deleted:
+            assert not images and tile.find_all("span", class_="placeholder")
+        else:
+            (image,) = images
+            assert (index.parent / image.attrs["src"]).stat().st_size > 0
+
+
+def test_a_filter_in_the_address_changes_what_is_shown(site) -> None:
+    index, rows, _ = site
+    expected = _expected_sections(rows)
+    by_uri = {r["uri"]: r for r in rows}
+    dom = _dom(index, "#type=minfilter&min=0.85")
+    wanted = [
+        uri
+        for uri in expected["flagged"]
+        if by_uri[uri]["blur_type"] == "minfilter" and round(by_uri[uri]["blur_probability"], 4) >= 0.85
+    ]
+    assert 0 < len(wanted) < len(expected["flagged"])
+    assert _shown(dom, "flagged") == wanted
+    assert _shown(dom, "bokeh") == []  # no bokeh photo is of type minfilter
+    # A path filter, from the query string form of the address too.
+    name = Path(expected["flagged"][0]).name
+    assert _shown(_dom(index, f"?q={name}"), "flagged") == [u for u in expected["flagged"] if name in u]
+
+
+def test_the_page_is_small_and_self_contained(site) -> None:
+    index, _, _ = site
+    html = index.read_text()
+    assert "http://" not in html and "https://" not in html  # nothing to fetch: it opens offline
+    assert (index.parent / "data.js").read_text().startswith("window.REVIEW = ")
