@@ -9,7 +9,7 @@ Whole-run figures (counts, histograms, error reasons) come from every row. The g
 - bokeh: photos kept as bokeh, the closest to being flagged first (do the portraits survive?);
 - disagree: the Laplacian rule and the model disagree, the model's surest first.
 
-The verdict is the job's rule (pipeline.labels): blurry = blur_probability >= threshold, and the blur
+The verdict is the job's rule (pipeline.verdict): blurry = blur_probability >= threshold, and the blur
 type the most probable one consistent with that verdict. Rows already agree with it at the run's own
 threshold; a review at another threshold re-decides only the rows it changes.
 """
@@ -25,8 +25,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.labels import BLUR_TYPES, BLURRY_TYPES, blur_type_for_verdict
+from pipeline.labels import BLUR_TYPES, BLURRY_TYPES
 from pipeline.rows import PROBABILITY_COLUMNS, STATUS_ERROR, STATUS_OK
+from pipeline.verdict import blur_type_for_verdict, is_blurry, is_laplacian_blurry
 
 DEFAULT_CAP = 500
 PER_TYPE_CAP = 100
@@ -45,35 +46,37 @@ class Thresholds:
 
 
 def apply_verdict(table: pa.Table, thresholds: Thresholds) -> pa.Table:
-    """`blurry`, `blur_type` and `laplacian_blurry` as the job's rule gives them at `thresholds`.
-    Only rows whose stored verdict differs (a review at another threshold than the run's) are redone."""
-    probability = table.column("blur_probability").to_numpy(zero_copy_only=False)
+    """`blurry`, `blur_type` and `laplacian_blurry` as the job's rule (pipeline.verdict) gives them at
+    `thresholds`. The blur type is redone only for rows whose verdict changes (a review at another
+    threshold than the run's); error rows keep nulls."""
     ok = pc.equal(table.column("status"), STATUS_OK).to_numpy(zero_copy_only=False)
-    stored = pc.fill_null(table.column("blurry"), False).to_numpy(zero_copy_only=False)
-    with np.errstate(invalid="ignore"):
-        wanted = ok & (np.nan_to_num(probability, nan=-1.0) >= thresholds.blur)
-    blurry = np.where(ok, wanted, stored)
-    types = table.column("blur_type").to_pylist() if (wanted != stored)[ok].any() else None
-    if types is not None:
-        probabilities = np.column_stack(
+    probabilities = table.column("blur_probability").to_pylist()
+    laplacians = table.column("laplacian_var").to_pylist()
+    stored = table.column("blurry").to_pylist()
+    blurry = [
+        is_blurry(p, thresholds.blur) if good else None for p, good in zip(probabilities, ok, strict=True)
+    ]
+    laplacian_blurry = [
+        is_laplacian_blurry(v, thresholds.laplacian) if good else None
+        for v, good in zip(laplacians, ok, strict=True)
+    ]
+    changed = [
+        i for i, (now, before) in enumerate(zip(blurry, stored, strict=True)) if ok[i] and now != before
+    ]
+    if changed:
+        types = table.column("blur_type").to_pylist()
+        type_probabilities = np.column_stack(
             [table.column(name).to_numpy(zero_copy_only=False) for name in PROBABILITY_COLUMNS]
         )
-        for index in np.flatnonzero(ok & (wanted != stored)):
-            types[index] = blur_type_for_verdict(probabilities[index], bool(wanted[index]))
-        table = table.set_column(
-            table.schema.get_field_index("blur_type"), "blur_type", pa.array(types, pa.string())
-        )
-    laplacian = table.column("laplacian_var").to_numpy(zero_copy_only=False)
-    with np.errstate(invalid="ignore"):
-        laplacian_blurry = np.nan_to_num(laplacian, nan=np.inf) < thresholds.laplacian
-    table = table.set_column(
-        table.schema.get_field_index("blurry"), "blurry", pa.array(np.where(ok, blurry, False), mask=~ok)
-    )
-    return table.set_column(
-        table.schema.get_field_index("laplacian_blurry"),
-        "laplacian_blurry",
-        pa.array(laplacian_blurry, mask=~ok),
-    )
+        for index in changed:
+            types[index] = blur_type_for_verdict(type_probabilities[index], blurry[index])
+        table = _replace(table, "blur_type", pa.array(types, pa.string()))
+    table = _replace(table, "blurry", pa.array(blurry, pa.bool_()))
+    return _replace(table, "laplacian_blurry", pa.array(laplacian_blurry, pa.bool_()))
+
+
+def _replace(table: pa.Table, name: str, column: pa.Array) -> pa.Table:
+    return table.set_column(table.schema.get_field_index(name), table.schema.field(name), column)
 
 
 def counts(table: pa.Table) -> dict:

@@ -26,16 +26,16 @@ import pyarrow.compute as pc
 from pipeline import gallery
 from pipeline.results import Run, read_run
 from pipeline.thumbnails import THUMB_LONG_SIDE, write_thumbnails
+from pipeline.verdict import DEFAULT_BLUR_THRESHOLD, DEFAULT_LAPLACIAN_THRESHOLD
 
 ASSETS = Path(__file__).resolve().parent / "review_assets"
 ASSET_FILES = ("index.html", "review.css", "review.js")
 THUMBS = "thumbs"
-DEFAULT_BLUR_THRESHOLD = 0.5  # the job's defaults (pipeline.score), for runs whose settings are unknown
-DEFAULT_LAPLACIAN_THRESHOLD = 100.0
 
 
 def run_thresholds(run: Run, blur: float | None, laplacian: float | None, band: float) -> gallery.Thresholds:
-    """The thresholds given, else the run's own (from its manifest's settings), else the job's defaults."""
+    """The thresholds given, else the run's own (from its manifest's settings), else the job's defaults
+    (pipeline.verdict)."""
 
     def pick(given: float | None, name: str, default: float) -> float:
         if given is not None:

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from pipeline.decode import decode_reduced
+from pipeline.files import MatchedFile
 from pipeline.progress import progress
 from pipeline.read import read_bytes
 
@@ -54,7 +55,7 @@ def _one(uri: str, target: Path, long_side: int) -> bool:
     if target.exists():  # made by an earlier review of the same photos
         return True
     try:
-        data = make_thumbnail(read_bytes(uri), long_side)
+        data = make_thumbnail(read_bytes(MatchedFile(uri)), long_side)
     except Exception:  # unreadable, gone, or not a photo: a placeholder tile, never a failed review
         return False
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")

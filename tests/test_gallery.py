@@ -10,10 +10,11 @@ import pyarrow as pa
 import pytest
 
 from pipeline import gallery
-from pipeline.labels import BLUR_TYPES, BLURRY_TYPES, KEEP_TYPES, blur_type_for_verdict
+from pipeline.labels import BLUR_TYPES, BLURRY_TYPES, KEEP_TYPES
 from pipeline.results import conform
 from pipeline.rows import PROBABILITY_COLUMNS
 from pipeline.thumbnails import make_thumbnail
+from pipeline.verdict import blur_type_for_verdict
 
 THRESHOLDS = gallery.Thresholds(blur=0.5, laplacian=100.0, band=0.1)
 
