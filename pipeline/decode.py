@@ -145,10 +145,20 @@ def reduction_factor(width: int, height: int) -> int:
     return 1
 
 
-def decode_reduced(data: bytes) -> ReducedPhoto:
+def preview_factor(width: int, height: int, long_side: int) -> int:
+    """The largest power of two s (1, 2, 4 or 8) that leaves the long side at least `long_side` pixels:
+    how far a preview (the review page's thumbnails) may be reduced while decoding."""
+    for s in (8, 4, 2):
+        if max(width, height) // s >= long_side:
+            return s
+    return 1
+
+
+def decode_reduced(data: bytes, *, preview_long_side: int | None = None) -> ReducedPhoto:
     """Decode and orient a photo, reduced by reduction_factor: in the DCT domain for a JPEG (Image.draft,
     so `decoded_size` is already small), by a box average after a full decode for other formats.
-    decode_photo is this plus the final crop or resize; exposed so tests can see the reduced decoding."""
+    decode_photo is this plus the final crop or resize; exposed so tests can see the reduced decoding.
+    With `preview_long_side`, reduced by preview_factor instead (for previews, never for scoring)."""
     if not data:
         raise DecodeError("empty file")
     try:
@@ -166,14 +176,14 @@ def decode_reduced(data: bytes) -> ReducedPhoto:
     with image:
         image_format = "JPEG" if image.format == "MPO" else (image.format or "image")
         try:
-            return _decode_opened(image, image_format)
+            return _decode_opened(image, image_format, preview_long_side)
         except DecodeError:
             raise
         except Exception as error:
             raise DecodeError(_failure_reason(image_format, error)) from None
 
 
-def _decode_opened(image: Image.Image, image_format: str) -> ReducedPhoto:
+def _decode_opened(image: Image.Image, image_format: str, preview_long_side: int | None) -> ReducedPhoto:
     stored_width, stored_height = image.size
     if stored_width * stored_height > Image.MAX_IMAGE_PIXELS:
         # Between 1x and 2x the limit Pillow only warns; the job treats the limit as the limit.
@@ -182,7 +192,11 @@ def _decode_opened(image: Image.Image, image_format: str) -> ReducedPhoto:
         raise DecodeError(
             f"corrupt {image_format} file (it declares a size of {stored_width}x{stored_height})"
         )
-    factor = reduction_factor(stored_width, stored_height)
+    factor = (
+        reduction_factor(stored_width, stored_height)
+        if preview_long_side is None
+        else preview_factor(stored_width, stored_height, preview_long_side)
+    )
     if factor > 1 and isinstance(image, JpegImageFile):  # JPEG and MPO
         # Pillow's draft picks the largest 1/2^k scale that keeps at least the size asked for: 1/factor.
         image.draft("RGB", (stored_width // factor, stored_height // factor))

@@ -1,9 +1,9 @@
 """Thumbnails for the review page, made from the original photos, local or gs://, several at once.
 
 The job's own decoder (pipeline.decode) does the decoding, so a thumbnail shows the photo exactly as
-it was scored (EXIF orientation applied, every format the job reads) and a large JPEG is decoded at a
-reduced size in the DCT domain. A photo that cannot be read or decoded gets no thumbnail: the page
-shows a placeholder tile for it instead.
+it was scored (EXIF orientation applied, every format the job reads), and a large JPEG is decoded in
+the DCT domain at the smallest scale that still leaves the thumbnail's size (1/8 of a 12 MP photo).
+A photo that cannot be read or decoded gets no thumbnail: the page shows a placeholder tile instead.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def shrink(rgb: np.ndarray, long_side: int = THUMB_LONG_SIDE) -> np.ndarray:
 
 def make_thumbnail(data: bytes, long_side: int = THUMB_LONG_SIDE) -> bytes:
     """A JPEG thumbnail of photo bytes; raises pipeline.decode.DecodeError for what is not a photo."""
-    small = shrink(decode_reduced(data).rgb, long_side)
+    small = shrink(decode_reduced(data, preview_long_side=long_side).rgb, long_side)
     buffer = io.BytesIO()
     Image.fromarray(small).save(buffer, "JPEG", quality=JPEG_QUALITY, optimize=True)
     return buffer.getvalue()

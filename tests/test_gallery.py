@@ -137,3 +137,16 @@ def test_thumbnails_come_from_the_jobs_decoder(sharp_jpeg) -> None:
         assert max(thumb.size) == 100 and thumb.format == "JPEG"
     with pytest.raises(DecodeError):
         make_thumbnail(b"not a photo")
+
+
+def test_a_large_jpeg_is_decoded_at_the_smallest_scale_a_thumbnail_needs(sharp_photos) -> None:
+    import cv2
+    from conftest import encode
+
+    from pipeline.decode import decode_reduced
+
+    big = cv2.resize(sharp_photos["astronaut"], (4032, 3024), interpolation=cv2.INTER_LINEAR)
+    data = encode(big, "JPEG", quality=90)
+    assert decode_reduced(data, preview_long_side=240).decoded_size == (504, 378)  # 1/8 in the DCT domain
+    assert decode_reduced(data, preview_long_side=600).decoded_size == (1008, 756)
+    assert decode_reduced(data).decoded_size == (1008, 756)  # scoring is unchanged: the working scale
