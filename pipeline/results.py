@@ -50,6 +50,7 @@ def prefix_of(scores: str) -> str:
 
 
 def manifest_path(prefix: str) -> str:
+    """Where a run writing to `prefix` puts its manifest (pipeline.summary writes it)."""
     return f"{prefix}{MANIFEST_SUFFIX}"
 
 

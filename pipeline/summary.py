@@ -13,12 +13,11 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import pyarrow.parquet as pq
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.runners.runner import PipelineResult
 
+from pipeline.results import manifest_path, read_shard
 from pipeline.rows import STATUS_ERROR, STATUS_OK
 from pipeline.steps import METRICS_NAMESPACE
 from pipeline.write import output_pattern, written_files
@@ -58,14 +57,6 @@ class RunSummary:
                 f"(counts from {self.source}{loads})",
             ]
         )
-
-
-MANIFEST_SUFFIX = "-manifest.json"
-
-
-def manifest_path(output_prefix: str) -> str:
-    """Where a run writing to `output_prefix` puts its manifest: PREFIX-manifest.json."""
-    return f"{output_prefix}{MANIFEST_SUFFIX}"
 
 
 def manifest(summary: RunSummary) -> dict[str, Any]:
@@ -114,8 +105,7 @@ def count_parquet(paths: list[str]) -> tuple[int, int, int]:
     """(ok, errors, blurry) over the written Parquet files."""
     ok = errors = blurry = 0
     for path in paths:
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
-            table = pq.read_table(stream, columns=["status", "blurry"])
+        table = read_shard(path, columns=["status", "blurry"])
         statuses = table.column("status").to_pylist()
         ok += statuses.count(STATUS_OK)
         errors += statuses.count(STATUS_ERROR)
