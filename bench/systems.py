@@ -113,11 +113,11 @@ def job_shards(output_prefix: Path, manifest: dict) -> list[Path]:
 
 def scored_at_times(shards: Sequence[Path]) -> list[float]:
     """The `scored_at` time stamps (seconds) of the ok rows in `shards`."""
-    import pyarrow.parquet as pq
+    from pipeline.results import read_shard
 
     times: list[float] = []
     for path in shards:
-        table = pq.read_table(path, columns=["status", "scored_at"])
+        table = read_shard(str(path), columns=["status", "scored_at"])
         for status, scored in zip(
             table.column("status").to_pylist(), table.column("scored_at").to_pylist(), strict=True
         ):
