@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 import skimage.data
 from awkward_files import OK as AWKWARD_OK
@@ -169,12 +168,7 @@ class JobOutput:
     prefix: str  # --output
     summary: RunSummary
     rows: list[dict]  # every written row, sorted by uri
-    table: pa.Table  # the same rows as read from Parquet, with the schema written
-
-
-def read_rows(paths: Sequence[str]) -> pa.Table:
-    tables = [pq.read_table(path) for path in paths]
-    return pa.concat_tables(tables).sort_by("uri")
+    table: pa.Table  # the same rows, read back through pipeline.results (the one reader of results)
 
 
 @pytest.fixture(scope="session")
@@ -183,12 +177,13 @@ def run_job(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., JobOutput
     (the real DirectRunner) and returns the summary and the Parquet rows read back."""
 
     from pipeline import score  # Beam is imported only by the tests that run the job
+    from pipeline.results import read_results
 
     def run(*args: str) -> JobOutput:
         prefix = str(tmp_path_factory.mktemp("out") / "scores")
         summary = score.run([*args, "--output", prefix])
         assert summary is not None
-        table = read_rows(summary.output_files)
+        table = read_results(prefix).sort_by("uri")
         # Every run leaves its summary as JSON beside the shards, and it agrees with the rows.
         written = json.loads(Path(f"{prefix}-manifest.json").read_text())
         assert written["rows"] == table.num_rows == written["files"] == summary.files

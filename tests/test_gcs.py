@@ -14,7 +14,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import skimage.data
@@ -26,6 +25,7 @@ from PIL import Image
 from model import MODEL_DIR
 from pipeline import score
 from pipeline.inference import METADATA_FILE, MODEL_FILE, local_model_dir, read_metadata
+from pipeline.results import read_results
 from pipeline.rows import SCHEMA
 
 BUCKET = "photos-under-test"
@@ -105,12 +105,7 @@ def scored(bucket: storage.Bucket) -> tuple[object, list[dict], list[str]]:
         ]
     )
     output_objects = sorted(blob.name for blob in bucket.list_blobs(prefix="scores/"))
-    tables = [
-        pq.read_table(io.BytesIO(bucket.blob(name).download_as_bytes()))
-        for name in output_objects
-        if name.endswith(".parquet")
-    ]
-    rows = pa.concat_tables(tables).to_pylist() if tables else []
+    rows = read_results(OUTPUT_PREFIX).to_pylist()  # the shards the run's manifest lists, from the bucket
     return summary, rows, output_objects
 
 
