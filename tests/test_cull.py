@@ -279,54 +279,122 @@ def test_an_interrupted_move_loses_no_photo(tmp_path) -> None:
     assert _tree(root) == {}
 
 
-def test_cull_in_a_bucket(local_copy, emulator, tmp_path, monkeypatch) -> None:
+@pytest.fixture
+def bucket_run(local_copy, emulator, tmp_path, monkeypatch, request):
+    """(bucket, prefix, flagged object names): the copied photos in a bucket of the emulator, and the
+    run's rows (pointing there) as a run in the bucket too. The test's cwd is its tmp_path."""
     root, _, table = local_copy
-    bucket = gcs_emulator.client().create_bucket("cull-under-test")
-    flagged = _flagged_uris(table)
-    for uri in [*flagged, *(u for u in table.column("uri").to_pylist() if Path(u).is_file())][:40]:
-        bucket.blob("photos/" + str(Path(uri).relative_to(root))).upload_from_filename(uri)
+    name = "cull-" + request.node.name.replace("_", "-")[:40].strip("-")
+    bucket = gcs_emulator.client().create_bucket(name)
+    for uri in table.column("uri").to_pylist():
+        if Path(uri).is_file():
+            bucket.blob("photos/" + str(Path(uri).relative_to(root))).upload_from_filename(uri)
     gs_table = table.set_column(
-        0, "uri", pc.replace_substring(table.column("uri"), str(root), "gs://cull-under-test/photos")
+        0, "uri", pc.replace_substring(table.column("uri"), str(root), f"gs://{name}/photos")
     )
-    run = tmp_path / "run.parquet"
-    pq.write_table(conform(gs_table), run)
-    bucket.blob("results/scores-00000-of-00001.parquet").upload_from_filename(str(run))
-    prefix = "gs://cull-under-test/results/scores"
-    in_bucket = {b.name: b.md5_hash for b in bucket.list_blobs(prefix="photos/")}
+    pq.write_table(conform(gs_table), tmp_path / "run.parquet")
+    bucket.blob("results/scores-00000-of-00001.parquet").upload_from_filename(str(tmp_path / "run.parquet"))
     monkeypatch.chdir(tmp_path)
+    flagged = [uri.removeprefix(f"gs://{name}/") for uri in _flagged_uris(gs_table)]
+    return bucket, f"gs://{name}/results/scores", flagged
 
-    assert cull.main(["--scores", prefix, "--to", "gs://cull-under-test/culled"]) == 0
-    assert {b.name: b.md5_hash for b in bucket.list_blobs(prefix="photos/")} == in_bucket
-    assert list(bucket.list_blobs(prefix="culled/")) == []
 
-    wanted = {f"culled/{name.removeprefix('photos/')}": in_bucket[name] for name in in_bucket
-              if f"gs://cull-under-test/{name}" in _flagged_uris(gs_table)}  # fmt: skip
-    cull.main(["--scores", prefix, "--to", "gs://cull-under-test/culled", "--apply", "--manifest", "c.csv"])
-    assert {b.name: b.md5_hash for b in bucket.list_blobs(prefix="culled/")} == wanted
+def _objects(bucket, prefix: str) -> dict[str, str]:
+    return {blob.name: blob.md5_hash for blob in bucket.list_blobs(prefix=prefix)}
+
+
+def test_cull_in_a_bucket_copy_rerun_undo(bucket_run, tmp_path) -> None:
+    bucket, prefix, flagged = bucket_run
+    dest = f"gs://{bucket.name}/culled"
+    photos = _objects(bucket, "photos/")
+    assert cull.main(["--scores", prefix, "--to", dest]) == 0  # dry run
+    assert _objects(bucket, "photos/") == photos and _objects(bucket, "culled/") == {}
+
+    wanted = {f"culled/{name.removeprefix('photos/')}": photos[name] for name in flagged}
+    cull.main(["--scores", prefix, "--to", dest, "--apply", "--manifest", "c.csv"])
+    rows = _manifest(tmp_path / "c.csv")
+    assert [(r["source"], r["destination"], r["result"]) for r in rows] == [
+        (f"gs://{bucket.name}/{name}", f"gs://{bucket.name}/culled/{name.removeprefix('photos/')}", "copied")
+        for name in flagged
+    ]
+    assert _objects(bucket, "culled/") == wanted and _objects(bucket, "photos/") == photos
+    cull.main(["--scores", prefix, "--to", dest, "--apply", "--manifest", "c2.csv"])
+    assert {r["result"] for r in _manifest(tmp_path / "c2.csv")} == {"skipped: already there"}
     cull.main(["--undo", "c.csv", "--apply", "--manifest", "cu.csv"])
-    assert list(bucket.list_blobs(prefix="culled/")) == []
-
-    cull.main(
-        [
-            "--scores",
-            prefix,
-            "--to",
-            "gs://cull-under-test/culled",
-            "--move",
-            "--apply",
-            "--manifest",
-            "m.csv",
-        ]
-    )
-    assert {b.name: b.md5_hash for b in bucket.list_blobs(prefix="culled/")} == wanted
-    left = {b.name for b in bucket.list_blobs(prefix="photos/")}
-    assert left == {name for name in in_bucket if f"culled/{name.removeprefix('photos/')}" not in wanted}
-    cull.main(["--undo", "m.csv", "--apply", "--manifest", "mu.csv"])
-    assert {b.name: b.md5_hash for b in bucket.list_blobs(prefix="photos/")} == in_bucket
+    assert _objects(bucket, "culled/") == {} and _objects(bucket, "photos/") == photos
 
     cull.main(["--scores", prefix, "--to", str(tmp_path / "local"), "--apply", "--manifest", "l.csv"])
     assert {r["result"] for r in _manifest(tmp_path / "l.csv")} == {"copied"}
-    assert len(_tree(tmp_path / "local")) == len(wanted)
+    assert sorted(_tree(tmp_path / "local")) == sorted(name.removeprefix("photos/") for name in flagged)
+
+
+def test_cull_in_a_bucket_move_rerun_undo_and_sidecars(bucket_run, tmp_path) -> None:
+    bucket, prefix, flagged = bucket_run
+    dest = f"gs://{bucket.name}/culled"
+    photos = _objects(bucket, "photos/")
+    cull.main(["--scores", prefix, "--to", dest, "--move", "--apply", "--manifest", "m.csv"])
+    assert {r["result"] for r in _manifest(tmp_path / "m.csv")} == {"moved"}
+    assert _objects(bucket, "culled/") == {f"culled/{n.removeprefix('photos/')}": photos[n] for n in flagged}
+    assert _objects(bucket, "photos/") == {n: md5 for n, md5 in photos.items() if n not in flagged}
+    cull.main(["--scores", prefix, "--to", dest, "--move", "--apply", "--manifest", "m2.csv"])
+    assert {r["result"] for r in _manifest(tmp_path / "m2.csv")} == {"skipped: already moved"}
+    cull.main(["--undo", "m.csv", "--apply", "--manifest", "mu.csv"])
+    assert _objects(bucket, "photos/") == photos and _objects(bucket, "culled/") == {}
+
+    cull.main(["--scores", prefix, "--xmp", "--apply", "--manifest", "x.csv"])
+    sidecars = {n: md5 for n, md5 in _objects(bucket, "photos/").items() if n not in photos}
+    assert sorted(sidecars) == sorted(f"{name}.xmp" for name in flagged)
+    assert 'xmp:Rating="-1"' in bucket.blob(f"{flagged[0]}.xmp").download_as_text()
+    cull.main(["--undo", "x.csv", "--apply", "--manifest", "xu.csv"])
+    assert _objects(bucket, "photos/") == photos
+
+
+def test_an_interrupted_move_in_a_bucket_loses_no_photo(bucket_run, tmp_path) -> None:
+    bucket, _, _ = bucket_run
+    rng = np.random.default_rng(5)
+    rows = []
+    for index in range(150):
+        name = f"many/day{index % 5}/shot{index:04d}.jpg"
+        bucket.blob(name).upload_from_string(rng.bytes(32 * 1024))
+        verdict = {"status": "ok", "blurry": True, "blur_type": "motion", "blur_probability": 0.9}
+        rows.append(
+            {
+                "uri": f"gs://{bucket.name}/{name}",
+                **verdict,
+                "model_version": "v",
+                "scored_at": datetime.now(UTC),
+            }
+        )
+    prefix = _write_run(pa.Table.from_pylist(rows), tmp_path / "many" / "scores")
+    photos = _objects(bucket, "many/")
+    # The job's process, as the emulator fixture sets this one up: anonymous, no credential look-ups.
+    starter = (
+        "import sys; from apache_beam.internal.gcp import auth; auth._Credentials._credentials_init = True; "
+        "auth._Credentials._credentials = None; from pipeline.cull import main; sys.exit(main(sys.argv[1:]))"
+    )
+    command = [sys.executable, "-c", starter, "--scores", prefix, "--to", f"gs://{bucket.name}/culled",
+               "--move", "--apply", "--workers", "2", "--manifest"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    process = subprocess.Popen(
+        [*command, "m.csv"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and process.poll() is None:
+        if (tmp_path / "m.csv").exists() and (tmp_path / "m.csv").read_text().count("\n") > 10:
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.005)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the move finished before it could be interrupted"
+    left, moved = _objects(bucket, "many/"), _objects(bucket, "culled/")
+    assert 0 < len(moved) < len(photos)
+    for name, md5 in photos.items():
+        assert left.get(name) == md5 or moved.get(name.replace("many/", "culled/", 1)) == md5, name
+    assert subprocess.run([*command, "m2.csv"], env=env, capture_output=True).returncode == 0
+    assert _objects(bucket, "culled/") == {
+        name.replace("many/", "culled/", 1): md5 for name, md5 in photos.items()
+    }
+    assert _objects(bucket, "many/") == {}
 
 
 def test_plan_steps_in_order() -> None:
