@@ -146,10 +146,10 @@ def reduction_factor(width: int, height: int) -> int:
 
 
 def preview_factor(width: int, height: int, long_side: int) -> int:
-    """The largest power of two s (1, 2, 4 or 8) that leaves the long side at least `long_side` pixels:
-    how far a preview (the review page's thumbnails) may be reduced while decoding."""
+    """The largest power of two s (1, 2, 4 or 8) that leaves the long side at least `long_side` pixels
+    (and the short side at least one): how far a preview (the review's thumbnails) may be reduced."""
     for s in (8, 4, 2):
-        if max(width, height) // s >= long_side:
+        if max(width, height) // s >= long_side and min(width, height) // s >= 1:
             return s
     return 1
 

@@ -150,3 +150,5 @@ def test_a_large_jpeg_is_decoded_at_the_smallest_scale_a_thumbnail_needs(sharp_p
     assert decode_reduced(data, preview_long_side=240).decoded_size == (504, 378)  # 1/8 in the DCT domain
     assert decode_reduced(data, preview_long_side=600).decoded_size == (1008, 756)
     assert decode_reduced(data).decoded_size == (1008, 756)  # scoring is unchanged: the working scale
+    thin = encode(big[:5], "PNG")  # 4032x5: never reduced to nothing
+    assert make_thumbnail(thin, 240)

@@ -152,3 +152,34 @@ def test_the_page_is_small_and_self_contained(site) -> None:
     html = index.read_text()
     assert "http://" not in html and "https://" not in html  # nothing to fetch: it opens offline
     assert (index.parent / "data.js").read_text().startswith("window.REVIEW = ")
+
+
+def test_a_run_in_a_bucket(photo_folder, photo_folder_run, emulator, tmp_path) -> None:
+    """Rows and originals in Cloud Storage: thumbnails made from the objects, tiles linking to the
+    Cloud Console, and a placeholder for an object that is gone."""
+    import gcs_emulator
+
+    bucket = gcs_emulator.client().create_bucket("review-under-test")
+    table = photo_folder_run.table
+    gs = pc.replace_substring(table.column("uri"), str(photo_folder.root), "gs://review-under-test/photos")
+    table = table.set_column(0, "uri", gs)
+    flagged = [r["uri"] for r in table.to_pylist() if r["status"] == "ok" and r["blurry"]]
+    for uri in flagged[1:]:  # the first is gone since the run
+        local = uri.replace("gs://review-under-test/photos", str(photo_folder.root))
+        bucket.blob(uri.removeprefix("gs://review-under-test/")).upload_from_filename(local)
+    pq.write_table(table, tmp_path / "shard.parquet")
+    bucket.blob("runs/a/scores-00000-of-00001.parquet").upload_from_filename(str(tmp_path / "shard.parquet"))
+
+    index = review.review("gs://review-under-test/runs/a/scores", tmp_path / "site")
+    data = json.loads(
+        (tmp_path / "site" / "data.js").read_text().removeprefix("window.REVIEW = ").rstrip()[:-1]
+    )
+    tiles = {tile["u"]: tile for tile in data["tiles"]}
+    assert set(flagged) <= set(tiles)
+    assert tiles[flagged[0]]["t"] is None
+    for uri in flagged[1:]:
+        assert (index.parent / tiles[uri]["t"]).stat().st_size > 0
+        assert tiles[uri]["h"].startswith(
+            "https://console.cloud.google.com/storage/browser/_details/review-under-test/photos/"
+        )
+    assert data["counts"]["files"] == table.num_rows
