@@ -57,10 +57,6 @@ class Outcome:
     size: int | None = None
     sha256: str = ""
 
-    @property
-    def changed_nothing(self) -> bool:
-        return self.result.startswith(("would ", "skipped", "conflict", "failed", "nothing"))
-
 
 # --- files, local or gs:// ------------------------------------------------------------------------------
 
