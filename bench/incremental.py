@@ -26,9 +26,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from bench import camera_roll
+from pipeline.results import read_results
 
 REPO = Path(__file__).resolve().parent.parent
 SHARP_PHOTOS = REPO.parent / "shared" / "data" / "photos" / "sharp"
@@ -102,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     manifest = read_manifest(again_prefix)
-    table = pq.read_table([str(out / name) for name in manifest["shards"]], columns=["uri", "carried_over"])
+    table = read_results(again_prefix, columns=["uri", "carried_over"])  # the shards the manifest lists
     scored = {uri for uri, carried in zip(*table.to_pydict().values(), strict=True) if not carried}
     checks = {
         "one_row_per_file": table.num_rows
