@@ -1,5 +1,5 @@
-"""Launch checks and listing for gs:// against the GCS emulator (tests/test_gcs.py's fixture): a missing
-bucket or missing credentials stop the launcher in seconds with one line; listed objects carry Cloud
+"""Launch checks and listing for gs:// against the GCS emulator (the `emulator` fixture, conftest.py): a
+missing bucket or missing credentials stop the launcher in seconds with one line; listed objects carry Cloud
 Storage's own size, update time and CRC32C."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+from gcs_emulator import PROJECT  # the `emulator` fixture (conftest.py) gives one emulator per module
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
-from test_gcs import PROJECT, emulator  # noqa: F401  (the fixture: one emulator for this module)
 
 from pipeline import score
 from pipeline.files import content_crc32c
