@@ -9,8 +9,9 @@ sharp ones may be softened up to 1 px; the band between is left out so labels ar
 
 from __future__ import annotations
 
+import functools
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -19,18 +20,32 @@ from PIL import Image
 from pipeline.decode import decode_photo
 from pipeline.labels import BLUR_TYPES, KEEP_TYPES
 from pipeline.preprocess import WORKING_LONG_SIDE, sharpness_and_views
-from training import degrade
+from training import degrade, sources
 
 SYNTHETIC_TYPE_SHARE = {
-    "none": 0.28,
-    "gaussian": 0.14,
-    "motion": 0.16,
-    "minfilter": 0.12,
+    "none": 0.27,
+    "gaussian": 0.12,
+    "motion": 0.21,
+    "minfilter": 0.11,
     "defocus": 0.14,
-    "bokeh": 0.16,
+    "bokeh": 0.15,
 }
 MILD_SHARE = 0.35
 """Share of blurry examples drawn from the mild band just past the decision boundary."""
+
+
+MOTION_PATHS = {"line": 0.2, "shake": 0.35, "kernel": 0.45}
+"""How a motion blur's path is drawn: a straight line, a random smooth hand-held walk, or one of the
+measured camera-shake kernels (../shared/data/kernels) rescaled and turned."""
+STRONG_MOTION_LENGTH = (11.0, 90.0)
+"""Strong motion path lengths at 1000 px: real shake spans about 13-75 px on 800-px photos."""
+NIGHT_SHARE = {"none": 0.12, "gaussian": 0.08, "motion": 0.25, "defocus": 0.1}
+"""Share of each type made as a low-light scene (darkened, lamps and lit windows, high-ISO noise)."""
+OVER_BOKEH_SHARE = 0.15
+"""Share of strong gaussian/motion/defocus blurs laid over a bokeh photo: nothing sharp is left, so
+such a frame is blurry, never bokeh."""
+ROTATION_SHARE = 0.3
+"""Share of motion blurs with a slight camera turn as well, so the blur varies across the frame."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +53,7 @@ class BlurSpec:
     """One degradation, sizes in pixels of a 1000-px-long photo."""
 
     blur_type: str
-    variant: str = "plain"  # e.g. "haze", "soft", "shake", "mild"
+    variant: str = "plain"  # e.g. "haze", "soft", "night", "mild", or the motion path of a strong motion
     amount: float = 0.0  # sigma, length, size or radius, per blur type
     angle: float = 0.0
     haze: float = 0.0
@@ -46,18 +61,33 @@ class BlurSpec:
     jpeg_quality: int = 90
     mask_index: int = -1
     seed: int = 0
+    mild: bool = False  # in the band just past the decision boundary
+    path: str = ""  # motion only: a MOTION_PATHS key
+    kernel_index: int = -1  # path "kernel": which measured kernel
+    rotation: float = 0.0  # motion only: degrees the camera turns during the exposure
+    night: bool = False  # low-light scene with lights
+    over_bokeh: bool = False  # blur laid over a bokeh composite (mask_index set)
 
     @property
     def blurry(self) -> bool:
         return self.blur_type not in KEEP_TYPES
 
 
-def sample_spec(rng: np.random.Generator, blur_type: str, mask_count: int = 0) -> BlurSpec:
-    """Random degradation of the given type, mild ones included."""
+def sample_spec(
+    rng: np.random.Generator, blur_type: str, mask_count: int = 0, kernel_count: int = 0
+) -> BlurSpec:
+    """Random degradation of the given type, mild ones included. kernel_count defaults to the measured
+    kernels found in ../shared/data/kernels (none: the "kernel" path falls back to a random walk)."""
+    if kernel_count == 0:
+        kernel_count = len(measured_kernels())
     mild = rng.random() < MILD_SHARE
     variant, amount, angle, haze = "plain", 0.0, float(rng.uniform(0, 180)), 0.0
+    path, kernel_index, rotation = "", -1, 0.0
+    night = rng.random() < NIGHT_SHARE.get(blur_type, 0.0)
     if blur_type == "none":
-        variant = rng.choice(["plain", "plain", "haze", "low_contrast", "soft", "sharpened"])
+        variant = (
+            "night" if night else rng.choice(["plain", "plain", "haze", "low_contrast", "soft", "sharpened"])
+        )
         if variant == "haze":
             haze = float(rng.uniform(0.3, 0.7))
         elif variant == "low_contrast":
@@ -67,30 +97,80 @@ def sample_spec(rng: np.random.Generator, blur_type: str, mask_count: int = 0) -
     elif blur_type == "gaussian":
         amount = float(rng.uniform(2.0, 3.0) if mild else np.exp(rng.uniform(np.log(3.0), np.log(9.0))))
     elif blur_type == "motion":
-        variant = "shake" if rng.random() < 0.5 else "line"
-        amount = float(rng.uniform(7.0, 11.0) if mild else np.exp(rng.uniform(np.log(11.0), np.log(45.0))))
+        path = str(rng.choice(list(MOTION_PATHS), p=list(MOTION_PATHS.values())))
+        if path == "kernel":
+            if kernel_count:
+                kernel_index = int(rng.integers(kernel_count))
+            else:
+                path = "shake"
+        variant = path
+        low, high = STRONG_MOTION_LENGTH
+        amount = float(rng.uniform(7.0, 11.0) if mild else np.exp(rng.uniform(np.log(low), np.log(high))))
+        if rng.random() < ROTATION_SHARE:
+            # at 500 px from the turning point the arc is 0.3-1x the path length
+            rotation = float(np.degrees(rng.uniform(0.3, 1.0) * amount / 500))
     elif blur_type == "minfilter":
         amount = float(rng.choice([5, 7, 9, 11, 13]))
     elif blur_type == "defocus":
-        amount = float(rng.uniform(4.0, 5.5) if mild else np.exp(rng.uniform(np.log(5.5), np.log(16.0))))
+        amount = float(rng.uniform(4.0, 5.5) if mild else np.exp(rng.uniform(np.log(5.5), np.log(20.0))))
     elif blur_type == "bokeh":
         amount = float(rng.uniform(6.0, 20.0))
     else:
         raise ValueError(f"unknown blur type {blur_type!r}")
     if blur_type not in ("none",) and rng.random() < 0.1:
         haze = float(rng.uniform(0.2, 0.5))
+    over_bokeh = (
+        blur_type in ("gaussian", "motion", "defocus") and not mild and mask_count > 0
+        and rng.random() < OVER_BOKEH_SHARE
+    )  # fmt: skip
     noise = float(rng.choice([rng.uniform(0, 1), rng.uniform(1, 4), rng.uniform(1, 4), rng.uniform(4, 8)]))
+    if night:
+        noise, haze = float(rng.uniform(5, 14)), 0.0  # high ISO
+    mild = mild and blur_type not in KEEP_TYPES | {"minfilter"}
     return BlurSpec(
         blur_type=blur_type,
-        variant=("mild" if mild and blur_type not in KEEP_TYPES | {"minfilter"} else str(variant)),
+        variant=("mild" if mild else str(variant)),
         amount=amount,
         angle=angle,
         haze=haze,
         noise_sigma=noise,
         jpeg_quality=int(rng.integers(70, 96)),
-        mask_index=int(rng.integers(mask_count)) if blur_type == "bokeh" and mask_count else -1,
+        mask_index=int(rng.integers(mask_count))
+        if (blur_type == "bokeh" or over_bokeh) and mask_count
+        else -1,
         seed=int(rng.integers(2**31)),
+        mild=mild,
+        path=path,
+        kernel_index=kernel_index,
+        rotation=rotation,
+        night=night,
+        over_bokeh=over_bokeh,
     )
+
+
+@functools.cache
+def measured_kernels() -> tuple[np.ndarray, ...]:
+    """The measured camera-shake kernels of ../shared/data/kernels, each normalised to sum 1 (empty when
+    the folder is absent)."""
+    folder = sources.SHARED_DATA / "kernels"
+    paths = sorted(folder.glob("*.png")) if folder.is_dir() else []
+    kernels = []
+    for path in paths:
+        kernel = cv2.imread(str(path), cv2.IMREAD_UNCHANGED).astype(np.float32)
+        kernels.append(kernel / kernel.sum())
+    return tuple(kernels)
+
+
+def motion_kernel(spec: BlurSpec, size: float, rng: np.random.Generator) -> np.ndarray:
+    """The spec's motion path as a kernel `size` pixels long (in this photo's pixels)."""
+    if spec.path == "kernel" and measured_kernels():
+        kernels = measured_kernels()
+        return degrade.measured_kernel(
+            kernels[spec.kernel_index % len(kernels)], size, spec.angle, rng.random() < 0.5
+        )
+    if spec.path == "line":
+        return degrade.line_kernel(size, spec.angle)
+    return degrade.shake_kernel(size, rng)
 
 
 def load_mask(path: str, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
@@ -102,32 +182,50 @@ def load_mask(path: str, size: tuple[int, int], rng: np.random.Generator) -> np.
 
 
 def apply_spec(rgb: np.ndarray, spec: BlurSpec, mask_paths: list[str] | None = None) -> np.ndarray:
-    """Blur an RGB uint8 photo per spec (sizes scaled to this photo), then haze and sensor noise."""
+    """Blur an RGB uint8 photo per spec (sizes scaled to this photo), then haze and sensor noise.
+
+    Gaussian, motion and defocus blur (and night scenes) are made in linear light with the clipped
+    highlights restored above white, and clipped again after blurring, as a sensor does: a lamp
+    becomes a bright streak or disk, not a grey smear."""
     rng = np.random.default_rng(spec.seed)
     scale = max(rgb.shape[:2]) / WORKING_LONG_SIDE
     size = spec.amount * scale
-    if spec.blur_type == "none":
+    if spec.blur_type == "bokeh" and spec.mask_index < 0:
+        raise ValueError("bokeh examples need blur masks")
+    if spec.mask_index >= 0:
+        if not mask_paths:
+            raise ValueError("bokeh examples need blur masks")
+        mask = load_mask(mask_paths[spec.mask_index % len(mask_paths)], (rgb.shape[1], rgb.shape[0]), rng)
+        radius = (rng.uniform(6.0, 20.0) * scale) if spec.over_bokeh else size
+        rgb = degrade.bokeh_composite(rgb, mask, radius)
+    if spec.night or spec.blur_type in ("gaussian", "motion", "defocus"):
+        if spec.night:
+            linear = degrade.night_scene(rgb, rng, scale)
+        else:
+            linear = degrade.restore_highlights(degrade.to_linear(rgb), float(rng.uniform(1.5, 6.0)))
+        if spec.blur_type == "gaussian":
+            linear = cv2.GaussianBlur(
+                linear, (0, 0), sigmaX=size, sigmaY=size, borderType=cv2.BORDER_REFLECT_101
+            )
+        elif spec.blur_type == "defocus":
+            linear = degrade.convolve_linear(linear, degrade.disk_kernel(size))
+        elif spec.blur_type == "motion":
+            linear = degrade.convolve_linear(linear, motion_kernel(spec, size, rng))
+            if spec.rotation > 0:
+                height, width = linear.shape[:2]
+                centre = (float(rng.uniform(0, width)), float(rng.uniform(0, height)))
+                linear = degrade.rotation_blur(linear, spec.rotation, centre)
+        if spec.night:
+            linear *= float(rng.uniform(1.0, 3.0))  # the camera's exposure gain
+        rgb = degrade.to_display(linear)
+    elif spec.blur_type == "none":
         if spec.variant == "soft" and size >= 0.3:
             rgb = degrade.gaussian_blur(rgb, size)
         elif spec.variant == "sharpened":
             soft = degrade.gaussian_blur(rgb, max(1.0 * scale, 0.5))
             rgb = cv2.addWeighted(rgb, 1.6, soft, -0.6, 0)
-    elif spec.blur_type == "gaussian":
-        rgb = degrade.gaussian_blur(rgb, size)
-    elif spec.blur_type == "motion":
-        if spec.variant == "shake" or (spec.variant == "mild" and spec.seed % 2):
-            rgb = degrade.shake_blur(rgb, size, rng)
-        else:
-            rgb = degrade.motion_blur(rgb, size, spec.angle)
     elif spec.blur_type == "minfilter":
         rgb = degrade.min_filter(rgb, max(3, int(round(size)) | 1))
-    elif spec.blur_type == "defocus":
-        rgb = degrade.defocus_blur(rgb, size)
-    elif spec.blur_type == "bokeh":
-        if not mask_paths or spec.mask_index < 0:
-            raise ValueError("bokeh examples need blur masks")
-        mask = load_mask(mask_paths[spec.mask_index % len(mask_paths)], (rgb.shape[1], rgb.shape[0]), rng)
-        rgb = degrade.bokeh_composite(rgb, mask, size)
     if spec.haze > 0:
         rgb = degrade.add_haze(rgb, spec.haze, rng)
     return degrade.add_sensor_noise(rgb, spec.noise_sigma * min(1.0, scale**0.5 if scale > 1 else 1.0), rng)
@@ -153,13 +251,12 @@ class Example:
     views: np.ndarray  # (V, 200, 200, 3) uint8
     blurry: int  # 1 blurry, 0 keep
     blur_type: int  # index into BLUR_TYPES, -1 when unknown (real blurry photos)
-    laplacian_var: float
+    laplacian_var: float  # the job's score (the evaluation's Laplacian baseline)
     long_side: int
     source: str
-    detail: str = field(default="")
 
 
-def example_from_jpeg(data: bytes, blurry: int, blur_type: int, source: str, detail: str = "") -> Example:
+def example_from_jpeg(data: bytes, blurry: int, blur_type: int, source: str) -> Example:
     """Decode JPEG bytes with the job's decoder and cut the job's views."""
     photo = decode_photo(data)
     sharpness, views = sharpness_and_views(photo.rgb)
@@ -170,7 +267,6 @@ def example_from_jpeg(data: bytes, blurry: int, blur_type: int, source: str, det
         laplacian_var=sharpness,
         long_side=max(photo.width, photo.height),
         source=source,
-        detail=detail,
     )
 
 
@@ -184,7 +280,6 @@ def synthetic_example(
         blurry=int(spec.blurry),
         blur_type=BLUR_TYPES.index(spec.blur_type),
         source=source,
-        detail=f"{spec.blur_type}/{spec.variant}",
     )
 
 
@@ -205,6 +300,4 @@ def stack(examples: list[Example]) -> dict[str, np.ndarray]:
         "blurry": np.array([e.blurry for e in examples], np.float32),
         "blur_type": np.array([max(e.blur_type, 0) for e in examples], np.int32),
         "blur_type_weight": np.array([float(e.blur_type >= 0) for e in examples], np.float32),
-        "laplacian_var": np.array([e.laplacian_var for e in examples]),
-        "long_side": np.array([e.long_side for e in examples]),
     }

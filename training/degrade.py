@@ -69,6 +69,97 @@ def shake_blur(rgb: np.ndarray, length: float, rng: np.random.Generator) -> np.n
     return _apply_kernel(rgb, shake_kernel(length, rng))
 
 
+GAMMA = 2.2
+"""Camera-like encoding: linear light = (value / 255) ** GAMMA."""
+
+
+_TO_LINEAR = ((np.arange(256, dtype=np.float32) / 255.0) ** GAMMA).astype(np.float32)
+
+
+def to_linear(rgb: np.ndarray) -> np.ndarray:
+    """uint8 sRGB-like pixels to linear light, float32 in [0, 1]."""
+    return _TO_LINEAR[rgb]
+
+
+def to_display(linear: np.ndarray) -> np.ndarray:
+    """Linear light back to uint8, clipping everything above 1 the way a sensor saturates."""
+    return (cv2.pow(np.clip(linear, 0.0, 1.0), 1 / GAMMA) * 255.0 + 0.5).astype(np.uint8)
+
+
+def restore_highlights(linear: np.ndarray, gain: float) -> np.ndarray:
+    """Saturated pixels stood for brighter light than 1: scale what is near clipping by up to `gain`, so
+    that a blur spreads a lamp or a sunlit window into a bright streak instead of a grey smear."""
+    brightness = linear.max(axis=2, keepdims=True)
+    boost = 1.0 + (gain - 1.0) * np.clip((brightness - 0.85) / 0.15, 0.0, 1.0)
+    return linear * boost
+
+
+def convolve_linear(linear: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Convolve float linear light with a kernel (normalised to sum 1 here)."""
+    kernel = kernel.astype(np.float32)
+    return cv2.filter2D(linear, -1, kernel / kernel.sum(), borderType=cv2.BORDER_REFLECT_101)
+
+
+def measured_kernel(kernel: np.ndarray, length: float, angle_deg: float, mirror: bool) -> np.ndarray:
+    """A measured shake kernel rescaled so its longer extent is about `length` pixels, mirrored and
+    rotated by `angle_deg`, normalised to sum 1 (kernels from ../shared/data/kernels)."""
+    kernel = kernel.astype(np.float32) / kernel.sum()
+    ys, xs = np.nonzero(kernel > kernel.max() * 0.05)
+    extent = max(np.ptp(ys) + 1, np.ptp(xs) + 1) if len(ys) else kernel.shape[0]
+    scale = max(length, 1.0) / extent
+    size = max(3, int(round(kernel.shape[0] * scale)) | 1)
+    resized = cv2.resize(
+        kernel, (size, size), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    )
+    if mirror:
+        resized = resized[:, ::-1]
+    padded = int(np.ceil(size * 1.42)) | 1  # room for any rotation
+    canvas = np.zeros((padded, padded), np.float32)
+    offset = (padded - size) // 2
+    canvas[offset : offset + size, offset : offset + size] = resized
+    turn = cv2.getRotationMatrix2D(((padded - 1) / 2, (padded - 1) / 2), angle_deg, 1.0)
+    rotated = np.maximum(cv2.warpAffine(canvas, turn, (padded, padded), flags=cv2.INTER_LINEAR), 0)
+    return rotated / max(rotated.sum(), 1e-12)
+
+
+def rotation_blur(
+    linear: np.ndarray, degrees: float, centre: tuple[float, float], steps: int = 7
+) -> np.ndarray:
+    """The camera turning by `degrees` about `centre` during the exposure: the mean of `steps` turned
+    copies, so the blur grows with the distance from the centre (shake is never the same everywhere)."""
+    height, width = linear.shape[:2]
+    total = np.zeros_like(linear)
+    for angle in np.linspace(-degrees / 2, degrees / 2, steps):
+        turn = cv2.getRotationMatrix2D(centre, float(angle), 1.0)
+        total += cv2.warpAffine(
+            linear, turn, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
+        )
+    return total / steps
+
+
+def night_scene(rgb: np.ndarray, rng: np.random.Generator, scale: float) -> np.ndarray:
+    """A low-light version of a photo in linear light: the scene darkened 8-30x, plus point lights
+    (street lamps) and lit windows far brighter than the sensor's white, which blur into streaks.
+    Sizes are pixels of a 1000-px photo times `scale`."""
+    height, width = rgb.shape[:2]
+    linear = to_linear(rgb) * float(rng.uniform(1 / 30, 1 / 8))
+    linear *= np.array(
+        [1.0, rng.uniform(0.75, 0.95), rng.uniform(0.45, 0.8)], np.float32
+    )  # sodium/tungsten cast
+    lights = np.zeros((height, width), np.float32)
+    for _ in range(int(rng.integers(3, 25))):
+        x, y = int(rng.integers(width)), int(rng.integers(int(height * 0.8)))
+        if rng.random() < 0.5:  # a lamp: a small bright disk
+            radius = max(1, int(round(rng.uniform(1.0, 4.0) * scale)))
+            cv2.circle(lights, (x, y), radius, float(rng.uniform(3, 40)), -1, lineType=cv2.LINE_AA)
+        else:  # a lit window: a small rectangle
+            w, h = (max(1, int(round(v * scale))) for v in rng.uniform(4, 20, 2))
+            cv2.rectangle(lights, (x, y), (x + w, y + h), float(rng.uniform(0.8, 4)), -1)
+    tint = np.array(rng.uniform(0.7, 1.0, 3), np.float32)
+    tint /= tint.max()
+    return linear + lights[:, :, None] * tint
+
+
 def min_filter(rgb: np.ndarray, size: int) -> np.ndarray:
     """The study's 'Minfilter' (Pillow's ImageFilter.MinFilter): each pixel becomes the darkest of its box."""
     return cv2.erode(rgb, np.ones((size, size), np.uint8), borderType=cv2.BORDER_REFLECT_101)

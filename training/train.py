@@ -12,6 +12,7 @@ about 27 minutes on this 2-core machine (4.5 min making 12,594 examples, 23 min 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import multiprocessing
 import time
@@ -24,17 +25,23 @@ from model import MODEL_FILE
 from model.contract import ModelMetadata
 from pipeline.labels import BLUR_TYPES
 from pipeline.preprocess import VIEW_SIZE, VIEWS_PER_PHOTO, WORKING_LONG_SIDE
-from training import dataset, sources
+from training import dataset, motion_sources, sources
 
 log = logging.getLogger("training")
 MIN_LONG_SIDE = 300
 MAX_UPSCALE = 1.6
 BATCH_SIZE = 32
+AVERAGED_BLURRY = 400
+"""Real motion blur made from the raw GoPro frames (7-15 averaged), plus AVERAGED_SHARP single frames."""
+AVERAGED_SHARP = 100
+CHECKPOINT_FILE = "checkpoint.keras"
+CHECKPOINT_STATE = "checkpoint.json"
 
 _worker_state: dict = {}
 
 
 def _init_worker(photos: list[sources.Photo], masks: list[str]) -> None:
+    dataset.measured_kernels()  # read once per process
     # Each generator process loads the sources once, at most 1.5x the working scale (crops shrink them).
     _worker_state["sources"] = [
         sources.load_rgb(p, max_long_side=int(WORKING_LONG_SIDE * 1.5)) for p in photos
@@ -67,8 +74,36 @@ def _make_real(task: tuple[sources.Photo, int, int]) -> dataset.Example:
         rgb = dataset.resize_long_side(rgb, long_side)
     blurry = int(photo.label not in ("none", "bokeh"))
     blur_type = BLUR_TYPES.index(photo.label) if photo.label in BLUR_TYPES else -1
+    return dataset.example_from_jpeg(dataset.encode_jpeg(rgb, quality), blurry, blur_type, photo.name)
+
+
+def _make_motion(task: tuple[motion_sources.MotionPhoto, int, int]) -> dataset.Example:
+    """A real motion pair's file (blurred: motion; sharp partner: none) at a given long side."""
+    photo, long_side, quality = task
+    rgb = sources.load_rgb(sources.Photo(photo.name, photo.path, "none"))
+    if long_side < max(rgb.shape[:2]):
+        rgb = dataset.resize_long_side(rgb, long_side)
+    blur_type = BLUR_TYPES.index("motion" if photo.blurry else "none")
     return dataset.example_from_jpeg(
-        dataset.encode_jpeg(rgb, quality), blurry, blur_type, photo.name, f"real/{photo.label}"
+        dataset.encode_jpeg(rgb, quality), int(photo.blurry), blur_type, photo.name
+    )
+
+
+def _make_averaged(task: tuple[int, bool]) -> dataset.Example:
+    """Real motion made from the raw GoPro frames (blurry), or one sharp frame of them (keep)."""
+    seed, blurry = task
+    rng = np.random.default_rng(seed)
+    paths = motion_sources.frame_paths()
+    if blurry:
+        rgb, _ = motion_sources.averaged_motion(paths, rng)
+        long_side = int(rng.uniform(MIN_LONG_SIDE, max(rgb.shape[:2])))
+    else:
+        rgb = sources.load_rgb(sources.Photo("frame", str(paths[int(rng.integers(len(paths)))]), "none"))
+        long_side = int(rng.uniform(MIN_LONG_SIDE, WORKING_LONG_SIDE))
+    rgb = dataset.resize_long_side(rgb, long_side)
+    blur_type = BLUR_TYPES.index("motion" if blurry else "none")
+    return dataset.example_from_jpeg(
+        dataset.encode_jpeg(rgb, int(rng.integers(80, 96))), int(blurry), blur_type, "gopro_GOPR0477_11_00"
     )
 
 
@@ -79,9 +114,13 @@ def generate_training_set(
     count: int,
     seed: int,
     processes: int,
+    motion: list[motion_sources.MotionPhoto] | None = None,
+    averaged: tuple[int, int] = (0, 0),
 ) -> dict[str, np.ndarray]:
-    """`count` synthetic examples plus each real photo at two sizes, made in `processes` worker processes
-    and written straight into preallocated arrays (a list of examples would need twice the memory)."""
+    """`count` synthetic examples, each real photo at two sizes, each real motion file at two or three
+    sizes, and `averaged` (blurry, sharp) examples from the raw GoPro frames, made in `processes`
+    worker processes and written straight into preallocated arrays (a list of examples would need
+    twice the memory). The synthetic examples come first, in random order (the validation share)."""
     rng = np.random.default_rng(seed)
     real_tasks = [
         (photo, int(size), int(rng.integers(75, 96)))
@@ -89,19 +128,26 @@ def generate_training_set(
         for size in (10_000, rng.integers(MIN_LONG_SIDE, 500))
     ]
     seeds = [int(s) for s in rng.integers(0, 2**31, count)]
-    total = count + len(real_tasks)
+    motion_tasks = [
+        (photo, int(size), int(rng.integers(80, 96)))
+        for photo in motion or []
+        for size in (10_000, rng.integers(MIN_LONG_SIDE, 500))
+        + ((int(rng.integers(500, WORKING_LONG_SIDE)),) if photo.blurry else ())
+    ]
+    averaged_tasks = [(int(rng.integers(2**31)), k < averaged[0]) for k in range(sum(averaged))]
+    total = count + len(real_tasks) + len(motion_tasks) + len(averaged_tasks)
     arrays = {
         "views": np.empty((total, VIEWS_PER_PHOTO, VIEW_SIZE, VIEW_SIZE, 3), np.uint8),
         "blurry": np.empty(total, np.float32),
         "blur_type": np.empty(total, np.int32),
         "blur_type_weight": np.empty(total, np.float32),
-        "laplacian_var": np.empty(total),
-        "long_side": np.empty(total),
     }
     with multiprocessing.get_context("spawn").Pool(processes, _init_worker, (sharp, masks)) as pool:
         made = [
             pool.imap(_make_synthetic, seeds, chunksize=16),
             pool.imap(_make_real, real_tasks, chunksize=8),
+            pool.imap(_make_motion, motion_tasks, chunksize=4),
+            pool.imap(_make_averaged, averaged_tasks, chunksize=4),
         ]
         for row, example in enumerate(example for stream in made for example in stream):
             for key, value in dataset.stack([example]).items():
@@ -139,16 +185,23 @@ def load_examples(folder: Path) -> dict[str, np.ndarray]:
 
 
 class _Batches:
-    """Keras PyDataset over rows of the example arrays; reshuffled every epoch when seeded."""
+    """Keras PyDataset over rows of the example arrays; reshuffled every epoch when seeded, from
+    (seed, epoch), so a resumed run sees the same order an uninterrupted one would."""
 
     def __new__(cls, *args, **kwargs):
         import keras
 
         class Batches(keras.utils.PyDataset):
-            def __init__(self, arrays: dict[str, np.ndarray], rows: np.ndarray, seed: int | None):
+            def __init__(
+                self, arrays: dict[str, np.ndarray], rows: np.ndarray, seed: int | None, epoch: int = 0
+            ):
                 super().__init__()
-                self.arrays, self.rows = arrays, rows.copy()
-                self.rng = np.random.default_rng(seed) if seed is not None else None
+                self.arrays, self.rows, self.seed = arrays, rows.copy(), seed
+                self._start_epoch(epoch)
+
+            def _start_epoch(self, epoch: int) -> None:
+                self.epoch = epoch
+                self.rng = np.random.default_rng([self.seed, epoch]) if self.seed is not None else None
                 if self.rng is not None:
                     self.rng.shuffle(self.rows)
 
@@ -168,36 +221,80 @@ class _Batches:
                 )
 
             def on_epoch_end(self) -> None:
-                if self.rng is not None:
-                    self.rng.shuffle(self.rows)
+                self._start_epoch(self.epoch + 1)
 
         return Batches(*args, **kwargs)
 
 
-def train_model(train: dict[str, np.ndarray], epochs: int, seed: int, width: int):
+class _EpochCheckpoint:
+    """Keras callback: after every epoch, the whole model with its optimizer state (checkpoint.keras,
+    replaced atomically) and the epochs done with their history (checkpoint.json)."""
+
+    def __new__(cls, *args, **kwargs):
+        import keras
+
+        class EpochCheckpoint(keras.callbacks.Callback):
+            def __init__(self, folder: Path, history: dict[str, list[float]]):
+                super().__init__()
+                self.folder, self.history = folder, history
+
+            def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+                for key, value in (logs or {}).items():
+                    self.history.setdefault(key, []).append(float(value))
+                self.folder.mkdir(parents=True, exist_ok=True)
+                partial = self.folder / ("partial-" + CHECKPOINT_FILE)
+                self.model.save(partial)
+                partial.replace(self.folder / CHECKPOINT_FILE)
+                state = {"epochs_done": epoch + 1, "history": self.history}
+                (self.folder / CHECKPOINT_STATE).write_text(json.dumps(state, indent=1) + "\n")
+
+        return EpochCheckpoint(*args, **kwargs)
+
+
+def train_model(
+    train: dict[str, np.ndarray],
+    epochs: int,
+    seed: int,
+    width: int,
+    checkpoints: Path | None = None,
+    resume: bool = False,
+):
+    """Train (or, with resume, continue from the last epoch checkpoint in `checkpoints`)."""
     import keras
 
+    from model import layers as _registers_the_models_own_layers  # noqa: F401  (load_model looks them up)
     from training.network import build_blur_model
 
     keras.utils.set_random_seed(seed)
-    model = build_blur_model(width)
-    steps = epochs * int(np.ceil(len(train["views"]) * 0.9 / BATCH_SIZE))
-    model.compile(
-        optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(3e-3, steps, alpha=0.05)),
-        loss={"blurry": "binary_crossentropy", "blur_type": "sparse_categorical_crossentropy"},
-        metrics={"blurry": ["accuracy"], "blur_type": ["accuracy"]},
-    )
+    done, history = 0, {}
+    if resume and checkpoints and (checkpoints / CHECKPOINT_STATE).exists():
+        state = json.loads((checkpoints / CHECKPOINT_STATE).read_text())
+        done, history = int(state["epochs_done"]), state["history"]
+        model = keras.saving.load_model(checkpoints / CHECKPOINT_FILE)
+        log.info("resuming after epoch %d of %d from %s", done, epochs, checkpoints)
+    else:
+        model = build_blur_model(width)
+        steps = epochs * int(np.ceil(len(train["views"]) * 0.9 / BATCH_SIZE))
+        model.compile(
+            optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(3e-3, steps, alpha=0.05)),
+            loss={"blurry": "binary_crossentropy", "blur_type": "sparse_categorical_crossentropy"},
+            metrics={"blurry": ["accuracy"], "blur_type": ["accuracy"]},
+        )
     # The views array is several GB: batches are cut from it one at a time (a PyDataset), never copied
     # whole into a tensor. The first rows are synthetic examples in random order, so the first tenth
     # is a fair validation sample.
     split = len(train["views"]) // 10
-    history = model.fit(
-        _Batches(train, np.arange(split, len(train["views"])), seed),
-        validation_data=_Batches(train, np.arange(split), seed=None),
-        epochs=epochs,
-        verbose=2,
-    )
-    return model, history.history
+    callbacks = [_EpochCheckpoint(checkpoints, history)] if checkpoints else []
+    if done < epochs:
+        model.fit(
+            _Batches(train, np.arange(split, len(train["views"])), seed, epoch=done),
+            validation_data=_Batches(train, np.arange(split), seed=None),
+            epochs=epochs,
+            initial_epoch=done,
+            verbose=2,
+            callbacks=callbacks,
+        )
+    return model, history
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -211,14 +308,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--masks", required=True, help="folder of blur masks (white = blurred)")
     parser.add_argument("--no-skimage", action="store_true", help="do not use the photos inside scikit-image")
     parser.add_argument("--out", default="model", help="where blur_model.keras and metadata.json go")
-    parser.add_argument("--examples", type=int, default=12000)
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument(
+        "--motion",
+        default=str(motion_sources.PAIRS_FOLDER),
+        help="folder of real motion pairs with LIST.csv (its training scenes are used)",
+    )
+    parser.add_argument(
+        "--averaged",
+        type=int,
+        nargs=2,
+        default=(AVERAGED_BLURRY, AVERAGED_SHARP),
+        metavar=("BLURRY", "SHARP"),
+        help="examples made from the raw GoPro frames of ../shared/data/motion/gopro_frames",
+    )
+    parser.add_argument("--examples", type=int, default=16000, help="synthetic examples")
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--width", type=int, default=16, help="network width (channels of its first layers)")
     parser.add_argument("--seed", type=int, default=20261126)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument(
         "--cache",
-        help="folder to keep the generated examples in (views.npy + labels.npz) and reuse on the next run",
+        default="training_cache",
+        help="folder that keeps the generated examples (views.npy + labels.npz, reused by the next run)"
+        " and a checkpoint after every epoch",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue from the last epoch checkpoint in --cache"
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -227,11 +342,17 @@ def main(argv: list[str] | None = None) -> None:
     sharp, real, masks = sources.split_side(
         args.photos, args.real, args.masks, held_out=False, use_skimage=not args.no_skimage
     )
+    motion = motion_sources.motion_side(Path(args.motion), held_out=False)
+    averaged = tuple(args.averaged) if motion_sources.frame_paths() else (0, 0)
     log.info(
-        "training sources: %d sharp photos, %d real labelled photos, %d masks",
+        "training sources: %d sharp photos, %d real labelled photos, %d masks, %d real motion files,"
+        " %d measured kernels, %d + %d examples from GoPro frames",
         len(sharp),
         len(real),
         len(masks),
+        len(motion),
+        len(dataset.measured_kernels()),
+        *averaged,
     )
 
     cache = Path(args.cache) if args.cache else None
@@ -239,12 +360,16 @@ def main(argv: list[str] | None = None) -> None:
     if from_cache:
         arrays = load_examples(cache)
     else:
-        arrays = generate_training_set(sharp, real, masks, args.examples, args.seed, args.processes)
+        arrays = generate_training_set(
+            sharp, real, masks, args.examples, args.seed, args.processes, motion, averaged
+        )
         if cache:
             save_examples(arrays, cache)
+            arrays = load_examples(cache)  # memory-mapped: frees the GBs held while the examples were made
     generated = time.time()
     log.info("generated %d examples in %.0f s", len(arrays["views"]), generated - started)
-    model, history = train_model(arrays, args.epochs, args.seed, args.width)
+    checkpoints = cache / "checkpoints" if cache else None
+    model, history = train_model(arrays, args.epochs, args.seed, args.width, checkpoints, args.resume)
     trained = time.time()
 
     out = Path(args.out)
@@ -262,7 +387,11 @@ def main(argv: list[str] | None = None) -> None:
             "sharp_sources": len(sharp),
             "real_photos": len(real),
             "masks": len(masks),
+            "real_motion_files": len(motion),
+            "averaged_frame_examples": list(averaged),
+            "measured_kernels": len(dataset.measured_kernels()),
             "examples_from_cache": from_cache,
+            "resumed": args.resume,
             "generate_seconds": round(generated - started),
             "train_seconds": round(trained - generated),
             "final": {k: round(float(v[-1]), 4) for k, v in history.items()},
