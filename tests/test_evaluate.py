@@ -17,7 +17,7 @@ import pytest
 from model import MODEL_DIR
 from pipeline.labels import BLUR_TYPES
 from training import sources
-from training.evaluation import cli, figures, metrics, plan, report, rows
+from training.evaluation import cli, figures, metrics, motion, plan, report, rows
 
 # --- metric helpers -----------------------------------------------------------------------------------
 
@@ -177,7 +177,10 @@ def test_compute_figures_on_hand_made_rows():
     assert matrix[BLUR_TYPES.index("bokeh"), BLUR_TYPES.index("motion")] == 1
     assert [m["file"] for m in found["misclassified_real"]] == ["s.jpg"]
     assert found["roc"]["real"]["cnn"]["auc"] == 1.0
-    assert [t["pass"] for t in figures.targets(found)] == [False, False, False, False, True]
+    passed = {t["target"]: t["pass"] for t in figures.targets(found)}
+    assert [passed[name] for name in list(figures.TARGETS)[:5]] == [False, False, False, False, True]
+    assert passed["real_blurry_caught"] and not passed["real_sharp_kept"]  # b.jpg caught, s.jpg flagged
+    assert not passed["real_motion_caught"] and not passed["night_kept"]  # no such rows: n/a, not a pass
 
 
 # --- one quick run, end to end -------------------------------------------------------------------------
@@ -293,3 +296,38 @@ def test_seen_scenes_diagnostic_uses_training_scenes_and_leaves_the_report_alone
     assert saved["inputs"]["scenes"] == "seen in training"
     assert 0.0 <= saved["figures"]["synthetic"]["cnn"]["value"] <= 1.0
     assert sorted(p.name for p in out.iterdir()) == ["evaluation_seen_scenes.json"]
+
+
+def test_real_motion_figures_on_hand_made_rows() -> None:
+    """Real motion caught by size and recording, beside the Laplacian rule; night scenes kept; the
+    study's protocol counts gaussian and defocus as one family."""
+    motion_rows = [
+        _row(True, 0.9, 40, set="motion", blur_type="motion", source="a", size="original", file="a.jpg"),
+        _row(True, 0.2, 300, set="motion", blur_type="motion", source="a", size="300", file="a.jpg",
+             predicted="bokeh"),
+        _row(True, 0.7, 150, set="motion", blur_type="motion", source="b", size="original", file="b.jpg",
+             predicted="defocus"),
+        _row(False, 0.1, 500, set="motion", source="b", size="original", kind="sharp partner"),
+    ]  # fmt: skip
+    night = [_row(False, 0.1, 80, kind="none/night"), _row(False, 0.6, 300, kind="none/night")]
+    real = [_row(False, 0.2, 50, set="real", source="mdx_nexus-4", size="original", file="n.jpg")]
+    found = motion.motion_figures(motion_rows, night, real)
+    assert found["caught"]["cnn"]["value"] == pytest.approx(2 / 3)
+    assert found["caught"]["laplacian"]["value"] == pytest.approx(1 / 3)
+    assert found["by_size"]["300"]["cnn"]["value"] == 0.0 and found["by_size"]["original"]["cnn"]["n"] == 2
+    assert found["by_scene"]["b"]["cnn"]["value"] == 1.0
+    assert found["typed_motion_when_caught"]["value"] == 0.5
+    assert found["missed_kept_as"] == {"bokeh": 1}
+    assert found["sharp_partners_kept"]["cnn"]["value"] == 1.0
+    assert found["night_kept"]["cnn"]["value"] == pytest.approx(2 / 3)  # 2 synthetic + 1 real night photo
+    assert found["night_kept"]["real"]["n"] == 1 and found["night_kept"]["laplacian"][
+        "value"
+    ] == pytest.approx(1 / 3)
+    synth = [
+        _row(True, 0.9, 10, blur_type="gaussian", predicted="defocus"),
+        _row(True, 0.9, 10, blur_type="motion", predicted="minfilter"),
+        _row(False, 0.1, 500, blur_type="none"),
+    ]
+    issue = motion.issue_figures(synth, [])
+    assert issue["blur_type_protocol"]["value"] == pytest.approx(2 / 3)
+    assert issue["gaussian_vs_defocus"]["value"] == 0.0

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from training import sources
+from training import motion_sources, sources
 from training.evaluation import plan as planning
 from training.evaluation.run import evaluate, write_json, write_outputs
 
@@ -51,6 +51,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--photos", action="append", default=[], help="folder of sharp photos (its held-out ones are used)")
     add("--real", action="append", default=[], help="folder with sharp/, blurry/, partial/ sub-folders")
     add("--masks", required=True, help="folder of blur masks (its held-out ones are used)")
+    add(
+        "--motion",
+        default=str(motion_sources.PAIRS_FOLDER),
+        help="folder of real motion pairs with LIST.csv (its held-out recordings are used)",
+    )
     add("--out", default="model", help="where EVALUATION.md, evaluation.json and the plots go")
     add("--no-skimage", action="store_true", help="do not use the photos inside scikit-image")
     add("--seed", type=int, default=planning.SEED)
@@ -93,7 +98,10 @@ def choose_photos(args: argparse.Namespace, plan: planning.Plan) -> planning.Eva
         len(real_photos),
         len(masks),
     )
-    return planning.EvaluationPhotos(synthetic_sources, real_photos, masks)
+    motion = [] if seen else motion_sources.motion_side(Path(args.motion), held_out=True)
+    if plan.max_real_per_label is not None:
+        motion = motion[: plan.max_real_per_label]
+    return planning.EvaluationPhotos(synthetic_sources, real_photos, masks, motion)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import numpy as np
 from pipeline.labels import KEEP_TYPES
 from pipeline.preprocess import VIEW_SIZE, VIEWS_PER_PHOTO
 from training import dataset, sources
+from training.evaluation.motion import MotionTask, make_motion
 from training.evaluation.plan import (
     LARGE_LABEL,
     LARGE_SIZE,
@@ -27,7 +28,7 @@ from training.evaluation.plan import (
 )
 from training.evaluation.rows import Row
 
-Task = SyntheticTask | RealTask
+Task = SyntheticTask | RealTask | MotionTask
 
 _worker: dict[str, Any] = {}
 
@@ -95,7 +96,7 @@ def _real_kind(photo: sources.Photo) -> str:
     return f"real/{label} ({photo.name.split('_', 1)[0]})"
 
 
-_MAKERS = {SyntheticTask: _make_synthetic, RealTask: _make_real}
+_MAKERS = {SyntheticTask: _make_synthetic, RealTask: _make_real, MotionTask: make_motion}
 
 
 def make_example(task: Task) -> tuple[int, Row, np.ndarray]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from training import dataset, sources
+from training import dataset, motion_sources, sources
 
 SEED = 20261127
 SYNTHETIC_SIZES = (300, 400, 700, 1000)
@@ -64,6 +64,7 @@ class EvaluationPhotos:
     synthetic_sources: list[sources.Photo]
     real_photos: list[sources.Photo]
     masks: list[str]
+    motion_photos: list[motion_sources.MotionPhoto] = field(default_factory=list)  # real motion blur
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def first_per_label(photos: list[sources.Photo], max_per_label: int | None) -> l
     return [p for group in by_label.values() for p in group[:max_per_label]]
 
 
-def _draw_spec(
+def draw_spec(
     rng: np.random.Generator, blur_type: str, mask_count: int, wanted: Callable[[dataset.BlurSpec], bool]
 ) -> dataset.BlurSpec:
     """A sample_spec draw that meets `wanted` (rejection sampling, so the set covers every variant)."""
@@ -144,11 +145,11 @@ def stratified_specs(
         for j in range(count):
             if blur_type == "none":
                 variant = NONE_VARIANTS[(source_index * count + j) % len(NONE_VARIANTS)]
-                specs.append(_draw_spec(rng, "none", mask_count, lambda s, v=variant: s.variant == v))
+                specs.append(draw_spec(rng, "none", mask_count, lambda s, v=variant: s.variant == v))
             elif blur_type in TYPES_WITH_MILD_BAND:
                 mild = j % 2 == 0
                 specs.append(
-                    _draw_spec(rng, blur_type, mask_count, lambda s, m=mild: (s.variant == "mild") == m)
+                    draw_spec(rng, blur_type, mask_count, lambda s, m=mild: (s.variant == "mild") == m)
                 )
             else:
                 specs.append(dataset.sample_spec(rng, blur_type, mask_count))

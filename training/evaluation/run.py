@@ -18,8 +18,9 @@ import numpy as np
 
 from model import MODEL_FILE
 from pipeline.verdict import DEFAULT_BLUR_THRESHOLD, DEFAULT_LAPLACIAN_THRESHOLD
-from training import sources
+from training import motion_sources, sources
 from training.evaluation import figures as figures_module
+from training.evaluation import motion
 from training.evaluation.examples import generate
 from training.evaluation.plan import (
     LARGE_LABEL,
@@ -53,6 +54,10 @@ def method() -> dict[str, Any]:
         "blur_threshold": DEFAULT_BLUR_THRESHOLD,
         "native_large_max_upscale": figures_module.NATIVE_LARGE_MAX_UPSCALE,
         "study": {**figures_module.STUDY, "set": figures_module.STUDY_SET},
+        "motion_sizes": [size or "original" for size in motion.MOTION_SIZES],
+        "night_sizes": list(motion.NIGHT_SIZES),
+        "held_out_motion_scenes": sorted(motion_sources.HELD_OUT_MOTION_SCENES),
+        "night_sharp": list(sources.NIGHT_SHARP),
     }
 
 
@@ -67,6 +72,8 @@ def evaluate(
             len(synthetic_sources), len(masks), seed, plan.sizes, plan.large_per_source, plan.specs_per_type
         ),
         "real": real_tasks(photos.real_photos, plan.real_reduced_sizes),
+        "motion": motion.motion_tasks(photos.motion_photos),
+        "night": motion.night_tasks(len(synthetic_sources), len(masks), seed),
     }
     log.info("making %s examples", ", ".join(f"{len(tasks)} {name}" for name, tasks in task_sets.items()))
     made = generate(synthetic_sources, masks, task_sets, processes)
@@ -77,7 +84,9 @@ def evaluate(
     real_views, synth_views = made["real"][1], made["synthetic"][1]
     cost = measure_cost(model, real_views if len(real_views) else synth_views, plan.cost_batches)
     log.info("model alone: %.1f ms per photo", cost["ms_per_photo"])
-    figures = figures_module.compute_figures(made["synthetic"][0], made["real"][0])
+    figures = figures_module.compute_figures(
+        made["synthetic"][0], made["real"][0], made["motion"][0], made["night"][0]
+    )
     metadata = model.metadata
     return {
         "seed": seed,
@@ -88,6 +97,7 @@ def evaluate(
             "masks": len(masks),
             "synthetic_sources": [p.name for p in synthetic_sources],
             "real_photos": [Path(p.path).name for p in photos.real_photos],
+            "motion_photos": [Path(p.path).name for p in photos.motion_photos],
         },
         "model": {
             "dir": str(model_dir),
