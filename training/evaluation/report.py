@@ -198,7 +198,7 @@ def report_values(result: dict[str, Any]) -> dict[str, str]:
         "seconds": f"{result['seconds']:.0f}",
         "command": result["command"],
         "held_out_percent": str(method["held_out_percent"]),
-        "low_detail_sharp": _names(method["low_detail_sharp"]),
+        "always_held_out": _names(method["always_held_out"]),
         "masks": str(result["inputs"]["masks"]),
         "seed": str(result["seed"]),
         "quick_note": " **Quick smoke run: the figures mean little.**" if result["quick"] else "",

@@ -45,6 +45,7 @@ def method() -> dict[str, Any]:
     return {
         "held_out_percent": sources.HELD_OUT_PERCENT,
         "low_detail_sharp": list(sources.LOW_DETAIL_SHARP),
+        "always_held_out": [*sources.ALWAYS_HELD_OUT_LOW_DETAIL, *sources.NIGHT_SHARP],
         "keep_variants": list(dict.fromkeys(NONE_VARIANTS)),
         "large_size": LARGE_SIZE,
         "large_label": LARGE_LABEL,
