@@ -16,7 +16,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from training import degrade, sources
+from pipeline.labels import BLUR_TYPES
+from pipeline.preprocess import WORKING_LONG_SIDE
+from training import dataset, degrade, sources
 
 PAIRS_FOLDER = sources.SHARED_DATA / "motion" / "pairs"
 FRAMES_FOLDER = sources.SHARED_DATA / "motion" / "gopro_frames" / "GOPR0477_11_00"
@@ -124,3 +126,40 @@ def averaged_motion(
             break
     assert best is not None
     return best[1], best[2]
+
+
+MIN_LONG_SIDE = 300
+"""Smallest long side of the real motion training examples (the thumbnails the job also scores)."""
+
+
+def motion_example(task: tuple[MotionPhoto, int, int]) -> dataset.Example:
+    """Training example of a real motion pair's file (blurred: motion; sharp partner: none) at a
+    given long side and JPEG quality."""
+    photo, long_side, quality = task
+    rgb = sources.load_rgb(sources.Photo(photo.name, photo.path, "none"))
+    if long_side < max(rgb.shape[:2]):
+        rgb = dataset.resize_long_side(rgb, long_side)
+    blur_type = BLUR_TYPES.index("motion" if photo.blurry else "none")
+    return dataset.example_from_jpeg(
+        dataset.encode_jpeg(rgb, quality), int(photo.blurry), blur_type, photo.name
+    )
+
+
+def averaged_example(task: tuple[int, bool]) -> dataset.Example:
+    """Training example made from the raw GoPro frames: an average of 7-15 (blurry, motion), or one
+    frame (keep), at a random size; fixed by the task's seed."""
+    seed, blurry = task
+    rng = np.random.default_rng(seed)
+    paths = frame_paths()
+    if blurry:
+        rgb, _ = averaged_motion(paths, rng)
+        long_side = int(rng.uniform(MIN_LONG_SIDE, max(rgb.shape[:2])))
+    else:
+        rgb = sources.load_rgb(sources.Photo("frame", str(paths[int(rng.integers(len(paths)))]), "none"))
+        long_side = int(rng.uniform(MIN_LONG_SIDE, WORKING_LONG_SIDE))
+    rgb = dataset.resize_long_side(rgb, long_side)
+    blur_type = BLUR_TYPES.index("motion" if blurry else "none")
+    quality = int(rng.integers(80, 96))
+    return dataset.example_from_jpeg(
+        dataset.encode_jpeg(rgb, quality), int(blurry), blur_type, "gopro_" + FRAMES_FOLDER.name
+    )

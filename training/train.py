@@ -82,36 +82,6 @@ def _make_real(task: tuple[sources.Photo, int, int]) -> dataset.Example:
     return dataset.example_from_jpeg(dataset.encode_jpeg(rgb, quality), blurry, blur_type, photo.name)
 
 
-def _make_motion(task: tuple[motion_sources.MotionPhoto, int, int]) -> dataset.Example:
-    """A real motion pair's file (blurred: motion; sharp partner: none) at a given long side."""
-    photo, long_side, quality = task
-    rgb = sources.load_rgb(sources.Photo(photo.name, photo.path, "none"))
-    if long_side < max(rgb.shape[:2]):
-        rgb = dataset.resize_long_side(rgb, long_side)
-    blur_type = BLUR_TYPES.index("motion" if photo.blurry else "none")
-    return dataset.example_from_jpeg(
-        dataset.encode_jpeg(rgb, quality), int(photo.blurry), blur_type, photo.name
-    )
-
-
-def _make_averaged(task: tuple[int, bool]) -> dataset.Example:
-    """Real motion made from the raw GoPro frames (blurry), or one sharp frame of them (keep)."""
-    seed, blurry = task
-    rng = np.random.default_rng(seed)
-    paths = motion_sources.frame_paths()
-    if blurry:
-        rgb, _ = motion_sources.averaged_motion(paths, rng)
-        long_side = int(rng.uniform(MIN_LONG_SIDE, max(rgb.shape[:2])))
-    else:
-        rgb = sources.load_rgb(sources.Photo("frame", str(paths[int(rng.integers(len(paths)))]), "none"))
-        long_side = int(rng.uniform(MIN_LONG_SIDE, WORKING_LONG_SIDE))
-    rgb = dataset.resize_long_side(rgb, long_side)
-    blur_type = BLUR_TYPES.index("motion" if blurry else "none")
-    return dataset.example_from_jpeg(
-        dataset.encode_jpeg(rgb, int(rng.integers(80, 96))), int(blurry), blur_type, "gopro_GOPR0477_11_00"
-    )
-
-
 def generate_training_set(
     sharp: list[sources.Photo],
     real: list[sources.Photo],
@@ -151,8 +121,8 @@ def generate_training_set(
         made = [
             pool.imap(_make_synthetic, seeds, chunksize=16),
             pool.imap(_make_real, real_tasks, chunksize=8),
-            pool.imap(_make_motion, motion_tasks, chunksize=4),
-            pool.imap(_make_averaged, averaged_tasks, chunksize=4),
+            pool.imap(motion_sources.motion_example, motion_tasks, chunksize=4),
+            pool.imap(motion_sources.averaged_example, averaged_tasks, chunksize=4),
         ]
         for row, example in enumerate(example for stream in made for example in stream):
             for key, value in dataset.stack([example]).items():
