@@ -1,0 +1,300 @@
+"""s3:// in and out against a real S3-protocol server: moto's server (`moto_server`) on 127.0.0.1.
+
+The job is pointed at it the way a MinIO, R2 or Ceph user points it at theirs: `--s3_endpoint_url`,
+with credentials in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY. It reads photos (a `**` pattern), a
+manifest and the model from s3://, and writes its Parquet and manifest back; the rows are read back
+with boto3 through the run's PREFIX-manifest.json, as a user of the bucket would. The launch check
+(pipeline.storage_checks) is tested against the same server and against a port nothing listens on.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+from conftest import REPO_ROOT, blurred, encode, sharp_rgb
+
+from model import MODEL_DIR
+from pipeline import score
+from pipeline.inference import METADATA_FILE, MODEL_FILE, local_model_dir, read_metadata
+from pipeline.rows import SCHEMA
+from pipeline.storage_checks import S3AccessError, check_s3_access
+
+BUCKET = "photos-under-test"
+MOTO_SERVER = Path(sys.executable).with_name("moto_server")  # the venv's console script (moto[server])
+START_TIMEOUT_S = 30
+LAUNCH_TIMEOUT_S = 90  # Beam's own retries against an unreachable endpoint were still going after 150 s
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_until_serving(process: subprocess.Popen, url: str, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"moto_server exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # ListBuckets
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail(f"moto_server did not answer within {START_TIMEOUT_S} s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A running moto S3 server; credentials come from the environment, as the README advises."""
+    workdir = tmp_path_factory.mktemp("s3")
+    log = workdir / "moto.log"
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    with open(log, "wb") as log_file, pytest.MonkeyPatch.context() as env:
+        process = subprocess.Popen(
+            [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_until_serving(process, url, log)
+            env.setenv("AWS_ACCESS_KEY_ID", "test-key-id")
+            env.setenv("AWS_SECRET_ACCESS_KEY", "test-secret")
+            env.setenv("AWS_DEFAULT_REGION", "us-east-1")
+            # No real AWS settings may leak in, and boto3 must not probe the EC2 metadata server.
+            for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+                env.delenv(name, raising=False)
+            env.setenv("AWS_SHARED_CREDENTIALS_FILE", str(workdir / "no-credentials"))
+            env.setenv("AWS_CONFIG_FILE", str(workdir / "no-config"))
+            env.setenv("AWS_EC2_METADATA_DISABLED", "true")
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _s3_options(endpoint: str) -> PipelineOptions:
+    return PipelineOptions(["--s3_endpoint_url", endpoint])
+
+
+ASTRONAUT = sharp_rgb("astronaut")
+
+# Object name -> (bytes, expected status, (width, height) or the error's key words).
+PHOTOS: dict[str, tuple[bytes, str, object]] = {
+    "photos/astronaut.jpg": (encode(ASTRONAUT, "JPEG", quality=92), "ok", (512, 512)),
+    "photos/astronaut_gaussian.jpg": (encode(blurred(ASTRONAUT), "JPEG", quality=92), "ok", (512, 512)),
+    "photos/sub dir/chelsea café.png": (encode(sharp_rgb("chelsea"), "PNG"), "ok", (451, 300)),
+    "photos/sub dir/deeper/coffee.jpg": (encode(sharp_rgb("coffee"), "JPEG"), "ok", (600, 400)),
+    "photos/broken/truncated.jpg": (encode(sharp_rgb("rocket"), "JPEG")[:3000], "error", "truncated"),
+    "photos/broken/notes.jpg": (b"shopping list: milk, eggs\n", "error", "not an image"),
+    "other/rocket.jpg": (encode(sharp_rgb("rocket"), "JPEG"), "ok", (640, 427)),  # only in the manifest
+}
+MISSING = "photos/deleted-since-listing.jpg"  # listed in the manifest, not in the bucket
+MANIFEST = "\n".join(
+    [
+        "# photos listed elsewhere; one is also matched by the pattern, one no longer exists",
+        f"s3://{BUCKET}/other/rocket.jpg",
+        f"s3://{BUCKET}/photos/astronaut.jpg",
+        "",
+        f"s3://{BUCKET}/{MISSING}",
+    ]
+)
+OUTPUT_FOLDER = "scores/run1"
+OUTPUT_PREFIX = f"s3://{BUCKET}/{OUTPUT_FOLDER}/blur"
+
+
+@pytest.fixture(scope="module")
+def s3(s3_server: str):
+    """A boto3 client of the server, as a user of the bucket has one."""
+    client = boto3.client("s3", endpoint_url=s3_server)
+    client.create_bucket(Bucket=BUCKET)
+    for name, (data, _, _) in PHOTOS.items():
+        client.put_object(Bucket=BUCKET, Key=name, Body=data)
+    client.put_object(Bucket=BUCKET, Key="lists/manifest.txt", Body=MANIFEST.encode())
+    for name in (MODEL_FILE, METADATA_FILE):
+        client.upload_file(str(MODEL_DIR / name), BUCKET, f"models/current/{name}")
+    return client
+
+
+def _object_names(s3, prefix: str) -> list[str]:
+    listing = s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+    return sorted(item["Key"] for item in listing.get("Contents", []))
+
+
+def _read_object(s3, name: str) -> bytes:
+    return s3.get_object(Bucket=BUCKET, Key=name)["Body"].read()
+
+
+@pytest.fixture(scope="module")
+def scored(s3_server: str, s3) -> tuple[object, dict, list[dict]]:
+    """Run the job once, s3:// everywhere; return its summary, the manifest it wrote, and the rows of
+    the shards that manifest lists, read back from the bucket."""
+    summary = score.run(
+        [
+            "--input",
+            f"s3://{BUCKET}/photos/**",
+            "--input_manifest",
+            f"s3://{BUCKET}/lists/manifest.txt",
+            "--model",
+            f"s3://{BUCKET}/models/current",
+            "--output",
+            OUTPUT_PREFIX,
+            "--s3_endpoint_url",
+            s3_server,
+        ]
+    )
+    manifest = json.loads(_read_object(s3, f"{OUTPUT_FOLDER}/blur-manifest.json"))
+    tables = [
+        pq.read_table(io.BytesIO(_read_object(s3, f"{OUTPUT_FOLDER}/{shard}")))
+        for shard in manifest["shards"]
+    ]
+    rows = pa.concat_tables(tables).to_pylist() if tables else []
+    return summary, manifest, rows
+
+
+def test_one_row_per_file_pattern_and_manifest(scored) -> None:
+    summary, manifest, rows = scored
+    uris = [row["uri"] for row in rows]
+    expected = {f"s3://{BUCKET}/{name}" for name in PHOTOS} | {f"s3://{BUCKET}/{MISSING}"}
+    assert sorted(uris) == sorted(expected)  # `**` reached sub dir/deeper; astronaut.jpg has one row
+    assert (summary.files, summary.ok, summary.errors) == (8, 5, 3)
+    assert (manifest["files"], manifest["ok"], manifest["errors"], manifest["rows"]) == (8, 5, 3, 8)
+
+
+def test_rows_of_good_and_broken_files(scored) -> None:
+    _, _, rows = scored
+    by_name = {row["uri"].removeprefix(f"s3://{BUCKET}/"): row for row in rows}
+    for name, (_, status, expected) in PHOTOS.items():
+        row = by_name[name]
+        assert row["status"] == status, (name, row["error"])
+        if status == "ok":
+            assert row["error"] is None
+            assert (row["width"], row["height"]) == expected
+            assert 0.0 <= row["blur_probability"] <= 1.0
+        else:
+            assert expected in row["error"], (name, row["error"])
+            assert row["laplacian_var"] is None
+    assert by_name[MISSING]["status"] == "error"
+    assert by_name[MISSING]["error"] == "file not found"
+    sharp, blurry = by_name["photos/astronaut.jpg"], by_name["photos/astronaut_gaussian.jpg"]
+    assert blurry["laplacian_var"] < sharp["laplacian_var"] / 4
+
+
+def test_model_read_from_s3(scored) -> None:
+    _, manifest, rows = scored
+    version = str(read_metadata(str(MODEL_DIR)).version)
+    assert {row["model_version"] for row in rows} == {version}
+    assert manifest["model_version"] == version
+    assert manifest["settings"]["model"] == f"s3://{BUCKET}/models/current"
+
+
+def test_an_s3_model_is_copied_for_loading_and_the_copy_removed(s3_server, s3, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    # Outside a pipeline, Beam's file systems take their options from here (a job's Pipeline sets them).
+    monkeypatch.setattr(FileSystems, "_pipeline_options", _s3_options(s3_server))
+    with local_model_dir(f"s3://{BUCKET}/models/current") as local:
+        assert Path(local).parent == tmp_path
+        assert sorted(os.listdir(local)) == sorted([MODEL_FILE, METADATA_FILE])
+        assert (Path(local) / MODEL_FILE).read_bytes() == (MODEL_DIR / MODEL_FILE).read_bytes()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_output_is_committed_snappy_parquet_with_the_contract_schema(scored, s3) -> None:
+    summary, manifest, _ = scored
+    written = _object_names(s3, "scores/")
+    # Only the final shards and the run's manifest remain: Beam's temporary objects were moved and deleted.
+    shards = [f"{OUTPUT_FOLDER}/{shard}" for shard in manifest["shards"]]
+    assert shards and set(written) == {*shards, f"{OUTPUT_FOLDER}/blur-manifest.json"}
+    assert sorted(summary.output_files) == sorted(f"s3://{BUCKET}/{name}" for name in shards)
+    parquet = pq.ParquetFile(io.BytesIO(_read_object(s3, shards[0])))
+    assert parquet.schema_arrow.names == SCHEMA.names
+    assert parquet.metadata.row_group(0).column(0).compression == "SNAPPY"
+
+
+def test_launch_check_passes_for_reachable_buckets(s3_server, s3) -> None:
+    check_s3_access([f"s3://{BUCKET}/photos/**", None, "gs://elsewhere/x", "local/x"], _s3_options(s3_server))
+
+
+def test_missing_bucket_stops_the_launch_before_any_photo_is_read(s3_server, s3) -> None:
+    with pytest.raises(S3AccessError, match=r"^s3://no-such-bucket: no such bucket at http://127\.0\.0\.1"):
+        score.run(
+            [
+                "--input",
+                f"s3://{BUCKET}/photos/**",
+                "--output",
+                "s3://no-such-bucket/scores/blur",
+                "--s3_endpoint_url",
+                s3_server,
+            ]
+        )
+
+
+def test_missing_credentials_named_with_the_ways_to_give_them(s3_server, s3, monkeypatch) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    with pytest.raises(S3AccessError) as raised:
+        check_s3_access([f"s3://{BUCKET}/photos/**"], _s3_options(s3_server))
+    message = str(raised.value)
+    assert message.startswith(f"no credentials for s3://{BUCKET}: ")
+    assert all(way in message for way in ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "~/.aws/credentials"))
+
+
+def test_unreachable_endpoint_fails_at_launch_with_one_line(s3_server, tmp_path) -> None:
+    """The command a user types, against an endpoint nothing listens on: exit status 2 and one line,
+    well before Beam's own retries would give up."""
+    closed_port = _free_port()
+    completed = subprocess.run(
+        [sys.executable, "-m", "pipeline.score", "--input", f"s3://{BUCKET}/photos/**"]
+        + ["--output", str(tmp_path / "scores"), "--s3_endpoint_url", f"http://127.0.0.1:{closed_port}"],
+        cwd=REPO_ROOT,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=LAUNCH_TIMEOUT_S,
+    )
+    assert completed.returncode == 2, completed.stderr[-2000:]
+    last_line = completed.stderr.strip().splitlines()[-1]
+    assert last_line.startswith(
+        f"error: s3://{BUCKET}: cannot reach the S3 endpoint http://127.0.0.1:{closed_port}"
+    )
+    assert "--s3_endpoint_url" in last_line
+    assert "Traceback" not in completed.stderr
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_dataflow_workers_install_boto3_through_setup_py(tmp_path) -> None:
+    """setup.py's install_requires (what --setup_file workers pip-install) carries Beam's AWS extra."""
+    subprocess.run(
+        [sys.executable, "setup.py", "--quiet", "egg_info", "--egg-base", str(tmp_path)],
+        cwd=REPO_ROOT,
+        check=True,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+    )
+    (requires,) = tmp_path.glob("*.egg-info/requires.txt")
+    lines = requires.read_text().splitlines()
+    assert "apache-beam[aws,gcp]==2.77.0" in lines or "apache-beam[gcp,aws]==2.77.0" in lines
+    assert any(line.startswith("boto3==") for line in lines)
