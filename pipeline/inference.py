@@ -72,7 +72,7 @@ def _model_path(model_dir: str, name: str) -> str:
 
 
 def read_metadata(model_dir: str) -> ModelMetadata:
-    """The checked metadata.json of a model folder, local or gs://."""
+    """The checked metadata.json of a model folder, local, gs:// or s3://."""
     path = _model_path(model_dir, METADATA_FILE)
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
         return parse_metadata(stream.read(), path)
@@ -80,9 +80,9 @@ def read_metadata(model_dir: str) -> ModelMetadata:
 
 @contextlib.contextmanager
 def local_model_dir(model_dir: str) -> Iterator[str]:
-    """A local folder holding the model files while the block runs: `model_dir` itself, or for gs:// (or
-    any remote file system) a temporary folder the two files are copied into, since Keras reads local
-    files only; it is deleted afterwards (the loaded model lives in memory)."""
+    """A local folder holding the model files while the block runs: `model_dir` itself, or for gs://,
+    s3:// (any remote file system) a temporary folder the two files are copied into, since Keras reads
+    local files only; it is deleted afterwards (the loaded model lives in memory)."""
     if FileSystems.get_scheme(str(model_dir)) in (None, "file"):
         yield str(model_dir)
         return
@@ -97,7 +97,7 @@ def local_model_dir(model_dir: str) -> Iterator[str]:
 
 
 def load_blur_model(model_dir: str) -> LoadedBlurModel:
-    """Load and check the model folder `model_dir`, local or gs:// (model.contract.load_blur_model)."""
+    """Load and check the model folder `model_dir`, local, gs:// or s3:// (model.contract.load_blur_model)."""
     with local_model_dir(model_dir) as local:
         return LoadedBlurModel(load_local_blur_model(local))
 

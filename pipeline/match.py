@@ -1,7 +1,7 @@
 """Match step: from --input patterns and an --input_manifest to one MatchedFile per file, each file once.
 
-Patterns follow pipeline.patterns (shell-like globs, local or gs://). Listing is done here rather than
-by Beam's MatchFiles, which drops dangling symlinks, fails the whole job on a name that is not UTF-8,
+Patterns follow pipeline.patterns (shell-like globs, local, gs:// or s3://). Listing is done here rather
+than by Beam's MatchFiles, which drops dangling symlinks, fails the whole job on a name that is not UTF-8,
 matches extensions case-sensitively and reads `br[1].jpg` as a character class. Every non-folder entry
 is a file here: a dangling symlink, a symlink loop or a FIFO gets its row (from the read step).
 """

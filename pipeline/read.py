@@ -1,4 +1,4 @@
-"""Read step: a file's bytes, local or gs://, through Beam's FileSystems."""
+"""Read step: a file's bytes, local, gs:// or s3://, through Beam's FileSystems."""
 
 from __future__ import annotations
 

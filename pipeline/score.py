@@ -64,7 +64,7 @@ def parse_job_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list
         action="append",
         default=[],
         metavar="PATTERN",
-        help="files to score, local or gs://; `*` within a folder, `**` across folders; repeatable",
+        help="files to score, local, gs:// or s3://; `*` within a folder, `**` across folders; repeatable",
     )
     parser.add_argument("--input_manifest", metavar="FILE", help="a file listing one URI per line")
     parser.add_argument(
@@ -74,7 +74,7 @@ def parse_job_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list
         "--model",
         default=str(MODEL_DIR),
         metavar="DIR",
-        help="model folder, local or gs:// (default: the shipped model/)",
+        help="model folder, local, gs:// or s3:// (default: the shipped model/)",
     )
     parser.add_argument(
         "--laplacian_threshold",

@@ -1,4 +1,4 @@
-"""Write step: the rows to snappy-compressed Parquet files, local or gs://, with the contract's schema."""
+"""Write step: the rows to snappy-compressed Parquet files, local, gs:// or s3://, in the contract schema."""
 
 from __future__ import annotations
 
