@@ -80,9 +80,10 @@ def check_s3_access(uris: Iterable[str | None], options: PipelineOptions) -> Non
         raise S3AccessError(
             "s3:// needs boto3: install the job's requirements.txt (apache-beam[gcp,aws])"
         ) from error
-    s3_options = options.view_as(S3Options)
-    endpoint = s3_options.s3_endpoint_url or "AWS S3"
-    client = _s3_client(s3_options)
+    client = _s3_client(options.view_as(S3Options))
+    # boto3 also takes the endpoint from AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL or ~/.aws/config: name
+    # the one it uses.
+    endpoint = client.meta.endpoint_url
     for bucket in buckets:
         try:
             client.list_objects_v2(Bucket=bucket, MaxKeys=1)
@@ -93,7 +94,7 @@ def check_s3_access(uris: Iterable[str | None], options: PipelineOptions) -> Non
         except boto.BotoCoreError as error:  # refused connection, DNS, TLS, timeouts
             raise S3AccessError(
                 f"s3://{bucket}: cannot reach the S3 endpoint {endpoint} ({describe(error)}); "
-                "check --s3_endpoint_url and that the server is running"
+                "check --s3_endpoint_url (or AWS_ENDPOINT_URL_S3) and that the server is running"
             ) from error
 
 

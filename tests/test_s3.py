@@ -213,8 +213,11 @@ def test_model_read_from_s3(scored) -> None:
 
 def test_an_s3_model_is_copied_for_loading_and_the_copy_removed(s3_server, s3, tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    # Outside a pipeline, Beam's file systems take their options from here (a job's Pipeline sets them).
-    monkeypatch.setattr(FileSystems, "_pipeline_options", _s3_options(s3_server))
+    # The endpoint from the environment this time, as tools without Beam's --s3_* flags can give it:
+    # Beam's S3 file system (no --s3_endpoint_url in its options) passes boto3 no endpoint, and boto3
+    # takes AWS_ENDPOINT_URL_S3.
+    monkeypatch.setattr(FileSystems, "_pipeline_options", PipelineOptions([]))
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_server)
     with local_model_dir(f"s3://{BUCKET}/models/current") as local:
         assert Path(local).parent == tmp_path
         assert sorted(os.listdir(local)) == sorted([MODEL_FILE, METADATA_FILE])
@@ -234,8 +237,14 @@ def test_output_is_committed_snappy_parquet_with_the_contract_schema(scored, s3)
     assert parquet.metadata.row_group(0).column(0).compression == "SNAPPY"
 
 
-def test_launch_check_passes_for_reachable_buckets(s3_server, s3) -> None:
-    check_s3_access([f"s3://{BUCKET}/photos/**", None, "gs://elsewhere/x", "local/x"], _s3_options(s3_server))
+def test_launch_check_passes_for_reachable_buckets(s3_server, s3, monkeypatch) -> None:
+    uris = [f"s3://{BUCKET}/photos/**", None, "gs://elsewhere/x", "local/x"]
+    check_s3_access(uris, _s3_options(s3_server))
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_server)  # the same endpoint, given the other way
+    check_s3_access(uris, PipelineOptions([]))
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{_free_port()}")
+    with pytest.raises(S3AccessError, match=r"cannot reach the S3 endpoint http://127\.0\.0\.1:"):
+        check_s3_access(uris, PipelineOptions([]))
 
 
 def test_missing_bucket_stops_the_launch_before_any_photo_is_read(s3_server, s3) -> None:
@@ -280,7 +289,7 @@ def test_unreachable_endpoint_fails_at_launch_with_one_line(s3_server, tmp_path)
     assert last_line.startswith(
         f"error: s3://{BUCKET}: cannot reach the S3 endpoint http://127.0.0.1:{closed_port}"
     )
-    assert "--s3_endpoint_url" in last_line
+    assert "check --s3_endpoint_url" in last_line
     assert "Traceback" not in completed.stderr
     assert not list(tmp_path.iterdir())  # nothing written
 
