@@ -47,15 +47,12 @@ def _s3_client(options: S3Options):
     import boto3
     from botocore.config import Config
 
-    verify = options.s3_verify
-    if isinstance(verify, str) and verify.lower() in ("false", "0", "no"):
-        verify = False  # the flag arrives as text; Beam passes it on as is (a CA bundle path, or not)
     return boto3.session.Session().client(
         "s3",
         region_name=options.s3_region_name,
         api_version=options.s3_api_version,
         use_ssl=not options.s3_disable_ssl,
-        verify=verify,
+        verify=options.s3_verify,  # as Beam passes it: a CA bundle path (any text is taken as one)
         endpoint_url=options.s3_endpoint_url,
         aws_access_key_id=options.s3_access_key_id,
         aws_secret_access_key=options.s3_secret_access_key,
