@@ -149,9 +149,9 @@ def _read_object(s3, name: str) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def scored(s3_server: str, s3) -> tuple[object, dict, list[dict]]:
-    """Run the job once, s3:// everywhere; return its summary, the manifest it wrote, and the rows of
-    the shards that manifest lists, read back from the bucket."""
+def scored(s3_server: str, s3) -> tuple[object, dict, list[dict], list[str]]:
+    """Run the job once, s3:// everywhere; return its summary, the manifest it wrote, the rows of the
+    shards that manifest lists (read back from the bucket), and the objects under scores/ then."""
     summary = score.run(
         [
             "--input",
@@ -166,17 +166,22 @@ def scored(s3_server: str, s3) -> tuple[object, dict, list[dict]]:
             s3_server,
         ]
     )
+    manifest, rows = _read_run(s3)
+    return summary, manifest, rows, _object_names(s3, "scores/")
+
+
+def _read_run(s3) -> tuple[dict, list[dict]]:
+    """The run at OUTPUT_PREFIX as a reader sees it: its manifest, and the rows of the shards it lists."""
     manifest = json.loads(_read_object(s3, f"{OUTPUT_FOLDER}/blur-manifest.json"))
     tables = [
         pq.read_table(io.BytesIO(_read_object(s3, f"{OUTPUT_FOLDER}/{shard}")))
         for shard in manifest["shards"]
     ]
-    rows = pa.concat_tables(tables).to_pylist() if tables else []
-    return summary, manifest, rows
+    return manifest, pa.concat_tables(tables).to_pylist() if tables else []
 
 
 def test_one_row_per_file_pattern_and_manifest(scored) -> None:
-    summary, manifest, rows = scored
+    summary, manifest, rows, _ = scored
     uris = [row["uri"] for row in rows]
     expected = {f"s3://{BUCKET}/{name}" for name in PHOTOS} | {f"s3://{BUCKET}/{MISSING}"}
     assert sorted(uris) == sorted(expected)  # `**` reached sub dir/deeper; astronaut.jpg has one row
@@ -185,7 +190,7 @@ def test_one_row_per_file_pattern_and_manifest(scored) -> None:
 
 
 def test_rows_of_good_and_broken_files(scored) -> None:
-    _, _, rows = scored
+    _, _, rows, _ = scored
     by_name = {row["uri"].removeprefix(f"s3://{BUCKET}/"): row for row in rows}
     for name, (_, status, expected) in PHOTOS.items():
         row = by_name[name]
@@ -204,7 +209,7 @@ def test_rows_of_good_and_broken_files(scored) -> None:
 
 
 def test_model_read_from_s3(scored) -> None:
-    _, manifest, rows = scored
+    _, manifest, rows, _ = scored
     version = str(read_metadata(str(MODEL_DIR)).version)
     assert {row["model_version"] for row in rows} == {version}
     assert manifest["model_version"] == version
@@ -226,8 +231,7 @@ def test_an_s3_model_is_copied_for_loading_and_the_copy_removed(s3_server, s3, t
 
 
 def test_output_is_committed_snappy_parquet_with_the_contract_schema(scored, s3) -> None:
-    summary, manifest, _ = scored
-    written = _object_names(s3, "scores/")
+    summary, manifest, _, written = scored
     # Only the final shards and the run's manifest remain: Beam's temporary objects were moved and deleted.
     shards = [f"{OUTPUT_FOLDER}/{shard}" for shard in manifest["shards"]]
     assert shards and set(written) == {*shards, f"{OUTPUT_FOLDER}/blur-manifest.json"}
@@ -235,6 +239,25 @@ def test_output_is_committed_snappy_parquet_with_the_contract_schema(scored, s3)
     parquet = pq.ParquetFile(io.BytesIO(_read_object(s3, shards[0])))
     assert parquet.schema_arrow.names == SCHEMA.names
     assert parquet.metadata.row_group(0).column(0).compression == "SNAPPY"
+
+
+def test_a_second_run_to_the_same_prefix_replaces_the_first(scored, s3_server, s3) -> None:
+    """Committed output holds on s3:// as on gs://: after a second, smaller run to the same prefix, the
+    manifest is the new run's, and only its shards (no earlier shard, no temporary object) remain."""
+    _, first, _, _ = scored
+    second_summary = score.run(
+        ["--input", f"s3://{BUCKET}/photos/sub dir/**", "--output", OUTPUT_PREFIX]
+        + ["--s3_endpoint_url", s3_server]
+    )
+    manifest, rows = _read_run(s3)
+    assert manifest["run_id"] != first["run_id"]
+    assert (manifest["files"], second_summary.files) == (2, 2)
+    assert sorted(row["uri"] for row in rows) == [
+        f"s3://{BUCKET}/photos/sub dir/chelsea café.png",
+        f"s3://{BUCKET}/photos/sub dir/deeper/coffee.jpg",
+    ]
+    shards = {f"{OUTPUT_FOLDER}/{shard}" for shard in manifest["shards"]}
+    assert set(_object_names(s3, "scores/")) == {*shards, f"{OUTPUT_FOLDER}/blur-manifest.json"}
 
 
 def test_launch_check_passes_for_reachable_buckets(s3_server, s3, monkeypatch) -> None:
