@@ -2,8 +2,9 @@
 with one line saying what to do (pipeline.score's main prints it and exits with status 2).
 
 In order: Beam's options are all known ones (parse time, in score.parse_job_args); Cloud Storage
-credentials and buckets; the manifest's encoding; every --input pattern matches something; the
-earlier run of --skip_scored exists; the model loads and gives finite outputs for a probe batch.
+credentials and buckets; the S3 endpoint, credentials and buckets; the manifest's encoding; every
+--input pattern matches something; the earlier run of --skip_scored exists; the model loads and
+gives finite outputs for a probe batch.
 """
 
 from __future__ import annotations
@@ -16,12 +17,18 @@ from dataclasses import dataclass
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, S3Options
 
 from pipeline import match, patterns
 from pipeline.incremental import earlier_shards
 from pipeline.steps import describe
 
+S3_CREDENTIALS_HINT = (
+    "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), "
+    "or put them in the shared credentials file ~/.aws/credentials"
+)
+S3_CONNECT_TIMEOUT_S = 5
+S3_READ_TIMEOUT_S = 10
 LOGIN_HINT = (
     "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS "
     "to a service-account key file"
@@ -94,6 +101,78 @@ def check_cloud_storage(uris: Iterable[str | None]) -> None:
             ) from error
 
 
+def s3_buckets(uris: Iterable[str | None]) -> list[str]:
+    return sorted(
+        {uri[len(patterns.S3_SCHEME) :].split("/", 1)[0] for uri in uris if uri and patterns.is_s3(uri)}
+    )
+
+
+def _s3_client(options: S3Options):
+    """A boto3 S3 client set up as Beam's s3:// file system sets up its own (from the same S3Options:
+    --s3_endpoint_url, --s3_region_name, --s3_verify, ...; else boto3's environment and ~/.aws), but
+    with short timeouts and a single attempt."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client(
+        "s3",
+        region_name=options.s3_region_name,
+        api_version=options.s3_api_version,
+        use_ssl=not options.s3_disable_ssl,
+        verify=options.s3_verify,  # as Beam passes it: a CA bundle path (any text is taken as one)
+        endpoint_url=options.s3_endpoint_url,
+        aws_access_key_id=options.s3_access_key_id,
+        aws_secret_access_key=options.s3_secret_access_key,
+        aws_session_token=options.s3_session_token,
+        config=Config(
+            connect_timeout=S3_CONNECT_TIMEOUT_S,
+            read_timeout=S3_READ_TIMEOUT_S,
+            retries={"max_attempts": 1, "mode": "standard"},
+        ),
+    )
+
+
+def check_s3(uris: Iterable[str | None], options: PipelineOptions) -> None:
+    """The S3 endpoint answers, credentials exist and are accepted, and every s3:// bucket the job names
+    can be listed: one request per bucket, no retries. Beam's own retries against an unreachable
+    endpoint were still going after 150 s."""
+    buckets = s3_buckets(uris)
+    if not buckets:
+        return
+    try:
+        from botocore import exceptions as boto
+    except ImportError as error:
+        raise LaunchError("s3:// needs boto3: install requirements.txt (apache-beam[gcp,aws])") from error
+    client = _s3_client(options.view_as(S3Options))
+    endpoint = client.meta.endpoint_url  # the flag, AWS_ENDPOINT_URL_S3, ~/.aws/config, or AWS's own
+    for bucket in buckets:
+        try:
+            client.list_objects_v2(Bucket=bucket, MaxKeys=1)
+        except boto.NoCredentialsError as error:
+            raise LaunchError(f"no credentials for s3://{bucket}: {S3_CREDENTIALS_HINT}") from error
+        except boto.ClientError as error:
+            raise LaunchError(_s3_refusal(bucket, endpoint, error)) from error
+        except boto.BotoCoreError as error:  # refused connection, DNS, TLS, timeouts
+            raise LaunchError(
+                f"s3://{bucket}: cannot reach the S3 endpoint {endpoint} ({describe(error)}); "
+                "check --s3_endpoint_url (or AWS_ENDPOINT_URL_S3) and that the server is running"
+            ) from error
+
+
+def _s3_refusal(bucket: str, endpoint: str, error: Exception) -> str:
+    """One line for an answer the S3 server gave instead of the listing."""
+    code = getattr(error, "response", {}).get("Error", {}).get("Code", "")
+    if code == "NoSuchBucket":
+        return f"s3://{bucket}: no such bucket at {endpoint} (check its name and --s3_endpoint_url)"
+    if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"):
+        return f"s3://{bucket}: {endpoint} refused the credentials ({code}): {S3_CREDENTIALS_HINT}"
+    if code in ("AccessDenied", "AllAccessDisabled", "403"):
+        return f"s3://{bucket}: these credentials may not list the bucket (s3:ListBucket); ask for access"
+    if code in ("PermanentRedirect", "AuthorizationHeaderMalformed", "301"):
+        return f"s3://{bucket}: the bucket is in another region; give --s3_region_name or AWS_DEFAULT_REGION"
+    return f"s3://{bucket}: {endpoint} answered {code or 'an error'} ({describe(error)})"
+
+
 def check_manifest(manifest: str) -> None:
     """The manifest exists and is UTF-8 text (a BOM is fine): a list saved in another encoding would
     otherwise stop the job part way, or name files that do not exist."""
@@ -137,7 +216,7 @@ def resolve_inputs(
         except (FileNotFoundError, ValueError) as error:
             raise LaunchError(str(error)) from error
         queries.extend(resolved)
-        checkable = look_up_gcs or not patterns.is_gcs(pattern)
+        checkable = look_up_gcs or not patterns.is_remote(pattern)
         if checkable and not any(next(match.list_query(query, excluded), None) for query in resolved):
             empty.append(pattern)
     if manifest and look_up_gcs:
@@ -177,10 +256,15 @@ class CheckedJob:
     model_version: str
 
 
-def check_job(job: argparse.Namespace, *, online: bool = True) -> CheckedJob:
-    """Every launch check, cheapest first; `online=False` (a Dataflow dry run) skips Cloud Storage."""
+def check_job(
+    job: argparse.Namespace, *, online: bool = True, options: PipelineOptions | None = None
+) -> CheckedJob:
+    """Every launch check, cheapest first; `online=False` (a Dataflow dry run) skips Cloud Storage and
+    S3. `options`: the job's pipeline options (the --s3_* flags)."""
     if online:
-        check_cloud_storage([*job.input, job.input_manifest, job.output, job.model, job.skip_scored])
+        named = [*job.input, job.input_manifest, job.output, job.model, job.skip_scored]
+        check_cloud_storage(named)
+        check_s3(named, options or PipelineOptions([]))
     queries = resolve_inputs(
         job.input, job.input_manifest, job.output, allow_empty=job.allow_empty, look_up_gcs=online
     )

@@ -42,8 +42,8 @@ def resolve_pattern(pattern: str, look_up_gcs: bool = True) -> list[FileQuery]:
     its name; a folder means every file under it; otherwise the braces expand and each is a glob.
     Checks only what is cheap (one stat or one object look-up; none for gs:// without `look_up_gcs`)."""
     normal = patterns.normalise(pattern)
-    if patterns.is_gcs(normal):
-        if look_up_gcs and not normal.endswith("/") and _gcs_blob(normal) is not None:
+    if patterns.is_remote(normal):
+        if look_up_gcs and not normal.endswith("/") and _remote_file(normal).size is not None:
             return [FileQuery(pattern, normal)]
         if not patterns.has_wildcard(normal) and "{" not in normal:
             return [FileQuery(pattern, normal.rstrip("/") + "/")]  # a "folder": every object under it
@@ -63,11 +63,11 @@ def resolve_pattern(pattern: str, look_up_gcs: bool = True) -> list[FileQuery]:
 
 def list_query(query: FileQuery, excluded: Callable[[str], bool]) -> Iterator[MatchedFile]:
     """Every file the query matches, except those `excluded` says belong to the job's own output."""
-    gcs = patterns.is_gcs(query.folder)
+    remote = patterns.is_remote(query.folder)
     if query.is_one_file:
-        files: Iterable[MatchedFile] = [_gcs_file(query.folder) if gcs else _local_file(query.folder)]
+        files: Iterable[MatchedFile] = [_remote_file(query.folder) if remote else _local_file(query.folder)]
     else:
-        files = (_list_gcs if gcs else _list_local)(query.folder, query.max_depth)
+        files = (_list_remote if remote else _list_local)(query.folder, query.max_depth)
         if query.glob is not None:
             regex = patterns.glob_regex(query.glob)
             files = (file for file in files if regex.match(file.uri))
@@ -157,6 +157,28 @@ def _list_gcs(folder: str, depth: int | None) -> Iterator[MatchedFile]:
             yield _blob_file(bucket, blob)
 
 
+def _remote_file(uri: str) -> MatchedFile:
+    """A gs:// or s3:// object's facts; none when it does not exist (the read step reports it)."""
+    if patterns.is_gcs(uri):
+        return _gcs_file(uri)
+    try:
+        metadata = FileSystems.get_filesystem(uri).metadata(uri)
+    except Exception:  # missing (or unreadable: the read step says which)
+        return MatchedFile(uri)
+    return MatchedFile(uri, metadata.size_in_bytes, metadata.last_updated_in_seconds or None)
+
+
+def _list_remote(folder: str, depth: int | None) -> Iterator[MatchedFile]:
+    """Every object under the prefix: gs:// through google-cloud-storage (for the CRC32C), s3:// through
+    Beam's S3 file system (boto3), with the size and modification time the listing gives."""
+    if patterns.is_gcs(folder):
+        yield from _list_gcs(folder, depth)
+        return
+    for metadata in FileSystems.match([folder + "**"])[0].metadata_list:
+        if not metadata.path.endswith("/"):  # a folder placeholder, not a file
+            yield MatchedFile(metadata.path, metadata.size_in_bytes, metadata.last_updated_in_seconds or None)
+
+
 def manifest_file(line: str, exists: Callable[[str], bool] = FileSystems.exists) -> MatchedFile | None:
     """The file named on one manifest line, or None for a blank line or a `#` comment.
 
@@ -172,7 +194,7 @@ def manifest_file(line: str, exists: Callable[[str], bool] = FileSystems.exists)
     elif name.startswith("#") and not exists(patterns.normalise(name)):
         return None
     uri = patterns.normalise(name)
-    return MatchedFile(uri) if patterns.is_gcs(uri) else _local_file(uri)
+    return MatchedFile(uri) if patterns.is_remote(uri) else _local_file(uri)
 
 
 def _manifest_files(line: str) -> list[MatchedFile]:

@@ -15,11 +15,21 @@ import posixpath
 import re
 
 GCS_SCHEME = "gs://"
+S3_SCHEME = "s3://"  # AWS S3 and S3-compatible stores, through Beam's S3 file system
 WILDCARDS = "*?["
 
 
 def is_gcs(path: str) -> bool:
     return path.startswith(GCS_SCHEME)
+
+
+def is_s3(path: str) -> bool:
+    return path.startswith(S3_SCHEME)
+
+
+def is_remote(path: str) -> bool:
+    """A bucket URI (gs:// or s3://), not a local path."""
+    return is_gcs(path) or is_s3(path)
 
 
 def has_wildcard(pattern: str) -> bool:
@@ -35,15 +45,16 @@ def normalise_local(path: str) -> str:
 
 
 def normalise_gcs(uri: str) -> str:
-    """gs://bucket/a//b/./c -> gs://bucket/a/b/c (object names are kept otherwise as given)."""
-    bucket, _, name = uri[len(GCS_SCHEME) :].partition("/")
+    """gs://bucket/a//b/./c -> gs://bucket/a/b/c (object names are kept otherwise as given); s3:// alike."""
+    scheme, _, rest = uri.partition("://")
+    bucket, _, name = rest.partition("/")
     parts = [part for part in name.split("/") if part not in ("", ".")]
     trailing = "/" if name.endswith("/") and parts else ""
-    return f"{GCS_SCHEME}{bucket}/{'/'.join(parts)}{trailing}"
+    return f"{scheme}://{bucket}/{'/'.join(parts)}{trailing}"
 
 
 def normalise(path: str) -> str:
-    return normalise_gcs(path) if is_gcs(path) else normalise_local(path)
+    return normalise_gcs(path) if is_remote(path) else normalise_local(path)
 
 
 def expand_braces(pattern: str) -> list[str]:

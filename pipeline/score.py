@@ -130,8 +130,9 @@ def run(argv: Sequence[str] | None = None, test_pipeline: beam.Pipeline | None =
     options = PipelineOptions(beam_args)
     pipeline = test_pipeline or beam.Pipeline(options=options)
     # A mistake that can be seen before any photo is read stops the job now (pipeline.launch). A Dataflow
-    # --dry_run builds the job description offline, so it skips the checks that need Cloud Storage.
-    checked = launch.check_job(job, online=not pipeline.options.view_as(TestOptions).dry_run)
+    # --dry_run builds the job description offline, so it skips the checks that need Cloud Storage or S3.
+    online = not pipeline.options.view_as(TestOptions).dry_run
+    checked = launch.check_job(job, online=online, options=pipeline.options)
     model_version = checked.model_version
     model = KeyedModelHandler(BlurModelHandler(job.model))
 

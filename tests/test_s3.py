@@ -4,7 +4,7 @@ The job is pointed at it the way a MinIO, R2 or Ceph user points it at theirs: `
 with credentials in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY. It reads photos (a `**` pattern), a
 manifest and the model from s3://, and writes its Parquet and manifest back; the rows are read back
 with boto3 through the run's PREFIX-manifest.json, as a user of the bucket would. The launch check
-(pipeline.storage_checks) is tested against the same server and against a port nothing listens on.
+(pipeline.launch.check_s3) is tested against the same server and against a port nothing listens on.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from conftest import REPO_ROOT, blurred, encode, sharp_rgb
 from model import MODEL_DIR
 from pipeline import score
 from pipeline.inference import METADATA_FILE, MODEL_FILE, local_model_dir, read_metadata
+from pipeline.launch import LaunchError, check_s3
 from pipeline.rows import SCHEMA
-from pipeline.storage_checks import S3AccessError, check_s3_access
 
 BUCKET = "photos-under-test"
 MOTO_SERVER = Path(sys.executable).with_name("moto_server")  # the venv's console script (moto[server])
@@ -262,16 +262,16 @@ def test_a_second_run_to_the_same_prefix_replaces_the_first(scored, s3_server, s
 
 def test_launch_check_passes_for_reachable_buckets(s3_server, s3, monkeypatch) -> None:
     uris = [f"s3://{BUCKET}/photos/**", None, "gs://elsewhere/x", "local/x"]
-    check_s3_access(uris, _s3_options(s3_server))
+    check_s3(uris, _s3_options(s3_server))
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_server)  # the same endpoint, given the other way
-    check_s3_access(uris, PipelineOptions([]))
+    check_s3(uris, PipelineOptions([]))
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{_free_port()}")
-    with pytest.raises(S3AccessError, match=r"cannot reach the S3 endpoint http://127\.0\.0\.1:"):
-        check_s3_access(uris, PipelineOptions([]))
+    with pytest.raises(LaunchError, match=r"cannot reach the S3 endpoint http://127\.0\.0\.1:"):
+        check_s3(uris, PipelineOptions([]))
 
 
 def test_missing_bucket_stops_the_launch_before_any_photo_is_read(s3_server, s3) -> None:
-    with pytest.raises(S3AccessError, match=r"^s3://no-such-bucket: no such bucket at http://127\.0\.0\.1"):
+    with pytest.raises(LaunchError, match=r"^s3://no-such-bucket: no such bucket at http://127\.0\.0\.1"):
         score.run(
             [
                 "--input",
@@ -287,8 +287,8 @@ def test_missing_bucket_stops_the_launch_before_any_photo_is_read(s3_server, s3)
 def test_missing_credentials_named_with_the_ways_to_give_them(s3_server, s3, monkeypatch) -> None:
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
-    with pytest.raises(S3AccessError) as raised:
-        check_s3_access([f"s3://{BUCKET}/photos/**"], _s3_options(s3_server))
+    with pytest.raises(LaunchError) as raised:
+        check_s3([f"s3://{BUCKET}/photos/**"], _s3_options(s3_server))
     message = str(raised.value)
     assert message.startswith(f"no credentials for s3://{BUCKET}: ")
     assert all(way in message for way in ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "~/.aws/credentials"))
