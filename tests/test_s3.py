@@ -241,6 +241,28 @@ def test_output_is_committed_snappy_parquet_with_the_contract_schema(scored, s3)
     assert parquet.metadata.row_group(0).column(0).compression == "SNAPPY"
 
 
+def test_an_incremental_run_carries_unchanged_objects(scored, s3_server, s3) -> None:
+    """--skip_scored on s3://: objects unchanged since the first run (same size and modification time in
+    the listing) keep their rows, carried over without being read; failed ones are tried again."""
+    _, first, first_rows, _ = scored
+    summary = score.run(
+        ["--input", f"s3://{BUCKET}/photos/**", "--skip_scored", OUTPUT_PREFIX]
+        + ["--output", f"s3://{BUCKET}/scores/run2/blur", "--s3_endpoint_url", s3_server]
+    )
+    manifest = json.loads(_read_object(s3, "scores/run2/blur-manifest.json"))
+    rows = pa.concat_tables(
+        [pq.read_table(io.BytesIO(_read_object(s3, f"scores/run2/{shard}"))) for shard in manifest["shards"]]
+    ).to_pylist()
+    matched = {f"s3://{BUCKET}/{name}" for name in PHOTOS if name.startswith("photos/")}
+    assert {row["uri"] for row in rows} == matched
+    carried = {row["uri"] for row in rows if row["carried_over"]}
+    ok_before = {row["uri"] for row in first_rows if row["status"] == "ok" and row["uri"] in matched}
+    assert carried == ok_before and len(carried) == 4
+    assert summary.carried == manifest["carried"] == 4
+    sizes = {row["uri"]: row["file_size"] for row in first_rows}
+    assert all(row["file_size"] == sizes[row["uri"]] is not None for row in rows)  # from the S3 listing
+
+
 def test_a_second_run_to_the_same_prefix_replaces_the_first(scored, s3_server, s3) -> None:
     """Committed output holds on s3:// as on gs://: after a second, smaller run to the same prefix, the
     manifest is the new run's, and only its shards (no earlier shard, no temporary object) remain."""
@@ -257,7 +279,7 @@ def test_a_second_run_to_the_same_prefix_replaces_the_first(scored, s3_server, s
         f"s3://{BUCKET}/photos/sub dir/deeper/coffee.jpg",
     ]
     shards = {f"{OUTPUT_FOLDER}/{shard}" for shard in manifest["shards"]}
-    assert set(_object_names(s3, "scores/")) == {*shards, f"{OUTPUT_FOLDER}/blur-manifest.json"}
+    assert set(_object_names(s3, f"{OUTPUT_FOLDER}/")) == {*shards, f"{OUTPUT_FOLDER}/blur-manifest.json"}
 
 
 def test_launch_check_passes_for_reachable_buckets(s3_server, s3, monkeypatch) -> None:
