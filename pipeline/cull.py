@@ -44,7 +44,7 @@ from pipeline.cull_plan import (
     xmp_sidecar,
 )
 from pipeline.progress import progress
-from pipeline.results import read_run
+from pipeline.results import configure_file_systems, read_run
 
 _CHUNK = 1 << 20
 
@@ -287,7 +287,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--scores", metavar="PREFIX", help="the run's --output prefix (or its manifest)")
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--to", metavar="DEST", help="folder (local or gs://) to copy or move the photos to")
+    where.add_argument(
+        "--to", metavar="DEST", help="folder (local, gs:// or s3://) to copy or move the photos to"
+    )
     where.add_argument("--xmp", action="store_true", help="write XMP sidecars next to the photos instead")
     where.add_argument("--undo", metavar="MANIFEST", help="reverse what a cull manifest records")
     parser.add_argument(
@@ -321,6 +323,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    configure_file_systems()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     manifest = (
         Path(args.manifest or f"cull-{'undo-' if args.undo else ''}{stamp}.csv") if args.apply else None

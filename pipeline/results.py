@@ -1,4 +1,4 @@
-"""Read a finished run's rows back: every shard, local or gs://, as one Arrow table with the job's schema.
+"""Read a finished run's rows back: every shard, local, gs:// or s3://, as one Arrow table in the job schema.
 
 The one reader of results: the summary, the benchmark, the tests, the review gallery and the cull
 command all come through here. A run is named by its output prefix (what `--output` was). A finished run
@@ -21,11 +21,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.rows import SCHEMA
 from pipeline.write import written_files
 
 MANIFEST_SUFFIX = "-manifest.json"
+
+
+def configure_file_systems() -> None:
+    """For commands that use Beam's file systems outside a pipeline (review, cull): without pipeline
+    options, s3:// fails ("Must provide one of client or options"). Empty options let boto3 take its
+    settings from the environment and ~/.aws (AWS_ENDPOINT_URL_S3 for MinIO & co, the credentials)."""
+    if FileSystems._pipeline_options is None:  # a job in this process has set its own: keep them
+        FileSystems.set_options(PipelineOptions([]))
 
 
 class ResultsNotFound(FileNotFoundError):

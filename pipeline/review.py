@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline import gallery
-from pipeline.results import Run, read_run
+from pipeline.results import Run, configure_file_systems, read_run
 from pipeline.thumbnails import THUMB_LONG_SIDE, write_thumbnails
 from pipeline.verdict import DEFAULT_BLUR_THRESHOLD, DEFAULT_LAPLACIAN_THRESHOLD
 
@@ -141,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--thumb_size", type=int, default=THUMB_LONG_SIDE, help="thumbnail long side, px")
     parser.add_argument("--workers", type=int, help="thumbnails made at once (default: 2 per core)")
     args = parser.parse_args(argv)
+    configure_file_systems()
     started = time.monotonic()
     index = review(
         args.scores,

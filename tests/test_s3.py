@@ -241,6 +241,55 @@ def test_output_is_committed_snappy_parquet_with_the_contract_schema(scored, s3)
     assert parquet.metadata.row_group(0).column(0).compression == "SNAPPY"
 
 
+def _command(module: str, *args: str, endpoint: str) -> subprocess.CompletedProcess:
+    """`python -m MODULE ARGS` in a new process, the S3 endpoint given by the environment (these
+    commands take no Beam flags), as a user of a MinIO-style store runs them."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, "AWS_ENDPOINT_URL_S3": endpoint},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_review_of_a_run_in_a_bucket(scored, s3_server, tmp_path) -> None:
+    _, manifest, rows, _ = scored
+    completed = _command(
+        "pipeline.review", "--scores", OUTPUT_PREFIX, "--out", str(tmp_path / "site"), endpoint=s3_server
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    site = tmp_path / "site"
+    data = json.loads((site / "data.js").read_text().removeprefix("window.REVIEW = ").rstrip()[:-1])
+    assert (data["run"]["scores"], data["run"]["manifest"]) == (OUTPUT_PREFIX, True)
+    assert (data["counts"]["files"], data["counts"]["errors"]) == (manifest["files"], manifest["errors"])
+    tiles = {tile["u"]: tile for tile in data["tiles"]}
+    flagged = [row["uri"] for row in rows if row["blurry"]]
+    assert flagged and set(flagged) <= set(tiles)
+    for uri in flagged:  # thumbnails made from the original objects in the bucket
+        assert (site / tiles[uri]["t"]).stat().st_size > 0
+
+
+def test_cull_copies_the_flagged_objects_within_the_bucket(scored, s3_server, s3, tmp_path) -> None:
+    _, _, rows, _ = scored
+    csv = tmp_path / "cull.csv"
+    completed = _command(
+        "pipeline.cull",
+        *("--scores", OUTPUT_PREFIX, "--to", f"s3://{BUCKET}/culled", "--root", f"s3://{BUCKET}"),
+        *("--apply", "--manifest", str(csv)),
+        endpoint=s3_server,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    flagged = sorted(row["uri"].removeprefix(f"s3://{BUCKET}/") for row in rows if row["blurry"])
+    assert flagged
+    assert _object_names(s3, "culled/") == [f"culled/{name}" for name in flagged]
+    for name in flagged:  # copied, not moved, and byte for byte
+        assert _read_object(s3, f"culled/{name}") == _read_object(s3, name)
+    assert csv.read_text().count("\n") == len(flagged) + 1  # header + one line per photo
+
+
 def test_an_incremental_run_carries_unchanged_objects(scored, s3_server, s3) -> None:
     """--skip_scored on s3://: objects unchanged since the first run (same size and modification time in
     the listing) keep their rows, carried over without being read; failed ones are tried again."""
