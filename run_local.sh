@@ -12,8 +12,7 @@ if [ $# -eq 0 ]; then
     demo_dir="demo_photos"
     output="out/demo/scores"
     "$PY" -m scripts.demo_photos "$demo_dir"
-    # Our own output path: clear the previous run's shards so the folder shows only this run's rows.
-    rm -f "$output"-*.parquet
+    # A rerun replaces the previous run's shards itself, once it has committed (pipeline/summary.py).
     exec "$PY" -m pipeline.score --input "$demo_dir/*.jpg" --output "$output"
 fi
 
@@ -28,7 +27,7 @@ if [ $# -gt 0 ] && [[ "$1" != -* ]]; then
     output="$1"
     shift
 fi
-if [ -e "$output" ]; then
+if [ -f "$output" ]; then
     # An unquoted glob expands in the shell and the second photo would become the output prefix.
     echo "run_local: OUTPUT_PREFIX '$output' is an existing file; quote the input pattern: ./run_local.sh 'DIR/**'" >&2
     exit 2

@@ -26,7 +26,7 @@ from pipeline.patterns import has_wildcard
 from pipeline.steps import METRICS_NAMESPACE
 from pipeline.summary import manifest_path
 from pipeline.verdict import verdict
-from pipeline.write import output_pattern
+from pipeline.write import OutputLocation, output_pattern
 
 CARRIED_STATUSES = (rows.STATUS_OK, "skipped")
 CARRIED = "carried"
@@ -35,19 +35,22 @@ CARRIED = "carried"
 
 def earlier_shards(spec: str) -> list[str]:
     """The Parquet files of the earlier run(s) --skip_scored names: an output PREFIX (the shards its
-    PREFIX-manifest.json lists, or PREFIX-*-of-*.parquet for a run without one), or a glob of Parquet
-    files (several runs: the newest row of a file counts). Raises FileNotFoundError if there are none."""
+    PREFIX-manifest.json lists, or PREFIX-SSSSS-of-NNNNN.parquet for a run from before manifests), or
+    a glob of Parquet files (several runs: the newest row of a file counts). Raises FileNotFoundError
+    if there are none."""
+    location = OutputLocation.of(spec)
     if has_wildcard(spec):
         paths = sorted(
             m.path for m in FileSystems.match([spec])[0].metadata_list if m.path.endswith(".parquet")
         )
-    elif FileSystems.exists(manifest_path(spec)):
-        with FileSystems.open(manifest_path(spec), compression_type=CompressionTypes.UNCOMPRESSED) as stream:
+    elif FileSystems.exists(manifest_path(location.prefix)):
+        with FileSystems.open(
+            manifest_path(location.prefix), compression_type=CompressionTypes.UNCOMPRESSED
+        ) as stream:
             listed = json.loads(stream.read())["shards"]
-        folder = FileSystems.split(manifest_path(spec))[0]
-        paths = [FileSystems.join(folder, name) for name in listed]
-    else:
-        paths = sorted(m.path for m in FileSystems.match([output_pattern(spec)])[0].metadata_list)
+        paths = [location.path(name) for name in listed]
+    else:  # a run from before manifests; shards with a run id but no manifest are no result
+        paths = [location.path(name) for name in location.legacy_shards()]
     if not paths:
         raise FileNotFoundError(
             f"--skip_scored {spec}: no earlier run there "

@@ -237,9 +237,10 @@ def check_model(model_dir: str):
     Returns its ModelMetadata."""
     from model.contract import ModelContractError, load_blur_model
     from pipeline.inference import local_model_dir
+    from pipeline.quiet import filtered_native_stderr
 
     try:
-        with local_model_dir(model_dir) as local:
+        with local_model_dir(model_dir) as local, filtered_native_stderr():
             return load_blur_model(local).metadata
     except ModelContractError:
         raise

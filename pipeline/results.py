@@ -24,7 +24,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.rows import SCHEMA
-from pipeline.write import written_files
+from pipeline.write import OutputLocation
 
 MANIFEST_SUFFIX = "-manifest.json"
 
@@ -82,8 +82,9 @@ def read_manifest(prefix: str) -> dict | None:
 def shard_paths(prefix: str, manifest: dict | None) -> list[str]:
     """The Parquet shards of the run: those its manifest lists (relative to the manifest's folder),
     or, without a manifest, those matching PREFIX-*-of-*.parquet."""
-    if manifest is None:
-        return written_files(prefix)
+    if manifest is None:  # a run from before manifests (shards with a run id but no manifest: no result)
+        location = OutputLocation(prefix)
+        return [location.path(name) for name in location.legacy_shards()]
     folder = FileSystems.split(manifest_path(prefix))[0]
     paths = []
     for name in manifest["shards"]:
@@ -117,7 +118,7 @@ def read_shard(path: str, columns: Sequence[str] | None = None) -> pa.Table:
 def read_run(scores: str, columns: Sequence[str] | None = None) -> Run:
     """Every row of the run at `scores` (its output prefix, or its manifest's path), with the columns of
     rows.SCHEMA (all, or the `columns` asked for). Raises ResultsNotFound when there is nothing there."""
-    prefix = prefix_of(scores)
+    prefix = OutputLocation.of(prefix_of(scores)).prefix  # a trailing / names a folder, as --output
     manifest = read_manifest(prefix)
     shards = shard_paths(prefix, manifest)
     if not shards:

@@ -1,7 +1,7 @@
 """The output contract: one row per matched file, as a dict that fits SCHEMA. Pure: no Beam.
 
-An "ok" row has every column; an "error" row has the URI, the reason, the model version and the time,
-and nulls for everything that was not measured.
+An "ok" row has every column; an "error" row has the URI, the reason, the model version, the time and
+the run's columns (run id, thresholds), and nulls for everything that was not measured.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pipeline.verdict import verdict
 
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
+STATUS_SKIPPED = "skipped"
 
 PROBABILITY_COLUMNS = tuple(f"prob_{blur_type}" for blur_type in BLUR_TYPES)
 """One column per blur type, the model's probability of that type (summing to 1 over the types)."""
@@ -60,6 +61,11 @@ SCHEMA = pa.schema(
         # File facts (branch launch-match): from the listing, before the file is read; incremental runs
         # compare them with an earlier run's row to decide that a file is unchanged.
         *FILE_FIELDS,
+        # The run that wrote the row, and the thresholds it judged with (set on every row, error rows
+        # too): analysts can tell which threshold produced `blurry` and which run a row came from.
+        pa.field("run_id", pa.string()),
+        pa.field("blur_threshold", pa.float64()),
+        pa.field("laplacian_threshold", pa.float64()),
     ]
 )
 """Parquet schema of the output; width and height are the full size after EXIF orientation."""
@@ -72,9 +78,10 @@ def ok_row(
     laplacian_threshold: float,
     blur_threshold: float,
     scored_at: datetime,
+    run_id: str | None = None,
 ) -> dict:
     """The row of a scored photo: the measured facts, the model's outputs and the verdict
-    (pipeline.verdict) at the job's thresholds."""
+    (pipeline.verdict) at the job's thresholds, which the row records with the run's id."""
     said = verdict(
         prediction.blur_probability,
         prediction.type_probabilities,
@@ -98,11 +105,32 @@ def ok_row(
         "model_version": prediction.model_version,
         "scored_at": scored_at,
         **file_columns(facts.file),
+        **run_columns(run_id, blur_threshold=blur_threshold, laplacian_threshold=laplacian_threshold),
     }
 
 
-def error_row(failure: PhotoFailure, *, model_version: str, scored_at: datetime) -> dict:
-    """The row of a file that could not be read, decoded or scored: the reason, and nulls."""
+def run_columns(
+    run_id: str | None, *, blur_threshold: float | None, laplacian_threshold: float | None
+) -> dict:
+    """The columns every row of one run shares: its id and the thresholds of its verdicts."""
+    return {
+        "run_id": run_id,
+        "blur_threshold": blur_threshold,
+        "laplacian_threshold": laplacian_threshold,
+    }
+
+
+def error_row(
+    failure: PhotoFailure,
+    *,
+    model_version: str,
+    scored_at: datetime,
+    run_id: str | None = None,
+    blur_threshold: float | None = None,
+    laplacian_threshold: float | None = None,
+) -> dict:
+    """The row of a file that could not be read, decoded or scored: the reason, the run's columns,
+    and nulls."""
     row = dict.fromkeys(SCHEMA.names)
     row.update(
         uri=failure.uri,
@@ -111,5 +139,6 @@ def error_row(failure: PhotoFailure, *, model_version: str, scored_at: datetime)
         model_version=model_version,
         scored_at=scored_at,
         **file_columns(failure.file),
+        **run_columns(run_id, blur_threshold=blur_threshold, laplacian_threshold=laplacian_threshold),
     )
     return row

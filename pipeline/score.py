@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -22,17 +25,19 @@ from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
 
 from model import MODEL_DIR
 from model.contract import ModelContractError
-from pipeline import launch, rows
+from pipeline import launch, rows, run_progress
 from pipeline.decode import DecodeError, decode_photo
 from pipeline.incremental import SkipScored
 from pipeline.inference import BlurModelHandler, BlurPrediction
 from pipeline.match import MatchPhotos
 from pipeline.measure import PhotoFacts, inference_example, measure_photo
+from pipeline.quiet import DropNoise
 from pipeline.read import read_bytes, read_failure_reason
+from pipeline.running import run_pipeline, runs_on_this_machine, stop_child_processes, stop_on_signals
 from pipeline.steps import FAILED, OK, PhotoFailure, count_row, describe, per_photo
-from pipeline.summary import RunSummary, summarize, write_manifest
+from pipeline.summary import RunSummary, commit, read_manifest, summarize
 from pipeline.verdict import DEFAULT_BLUR_THRESHOLD, DEFAULT_LAPLACIAN_THRESHOLD
-from pipeline.write import WriteRows
+from pipeline.write import OutputLocation, WriteRows, new_run_id
 
 
 def _number_in(low: float, high: float | None):
@@ -68,7 +73,10 @@ def parse_job_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list
     )
     parser.add_argument("--input_manifest", metavar="FILE", help="a file listing one URI per line")
     parser.add_argument(
-        "--output", required=True, metavar="PREFIX", help="Parquet files go to PREFIX-*.parquet"
+        "--output",
+        required=True,
+        metavar="PREFIX",
+        help="where the run's Parquet shards and PREFIX-manifest.json go; a trailing / means a folder",
     )
     parser.add_argument(
         "--model",
@@ -99,6 +107,13 @@ def parse_job_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list
         help="an earlier run's output PREFIX (or a glob of its Parquet files): files it scored with this "
         "model, unchanged since, are not read again; their rows are carried into this run's output",
     )
+    parser.add_argument(
+        "--progress_interval",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="a progress line every SECONDS on a run on this machine (default 30; 0: none)",
+    )
     job_args, beam_args = parser.parse_known_args(argv)
     if not job_args.input and not job_args.input_manifest:
         parser.error("give at least one --input PATTERN or an --input_manifest FILE")
@@ -125,7 +140,9 @@ def inference_failures(failed_batch: tuple) -> list[PhotoFailure]:
 
 
 def run(argv: Sequence[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> RunSummary | None:
-    """Build and run the job; return its summary (None for a Dataflow --dry_run, which scores nothing)."""
+    """Build and run the job, then commit its output; return its summary (None for a Dataflow
+    --dry_run, which scores nothing). A run that fails or is interrupted commits nothing and removes
+    its own files; the earlier result at the prefix stays as it was."""
     job, beam_args = parse_job_args(argv)
     options = PipelineOptions(beam_args)
     pipeline = test_pipeline or beam.Pipeline(options=options)
@@ -135,18 +152,23 @@ def run(argv: Sequence[str] | None = None, test_pipeline: beam.Pipeline | None =
     checked = launch.check_job(job, online=online, options=pipeline.options)
     model_version = checked.model_version
     model = KeyedModelHandler(BlurModelHandler(job.model))
+    started_at = datetime.now(UTC)
+    run_id = new_run_id(started_at)
+    output = OutputLocation.of(job.output)
+    thresholds = {"laplacian_threshold": job.laplacian_threshold, "blur_threshold": job.blur_threshold}
+    progress_folder = (
+        tempfile.mkdtemp(prefix="blur-job-progress-")
+        if job.progress_interval > 0 and runs_on_this_machine(pipeline)
+        else None
+    )
 
     def ok_row(facts: PhotoFacts, prediction: BlurPrediction) -> dict:
-        return rows.ok_row(
-            facts,
-            prediction,
-            laplacian_threshold=job.laplacian_threshold,
-            blur_threshold=job.blur_threshold,
-            scored_at=datetime.now(UTC),
-        )
+        return rows.ok_row(facts, prediction, scored_at=datetime.now(UTC), run_id=run_id, **thresholds)
 
     def error_row(failure: PhotoFailure) -> dict:
-        return rows.error_row(failure, model_version=model_version, scored_at=datetime.now(UTC))
+        return rows.error_row(
+            failure, model_version=model_version, scored_at=datetime.now(UTC), run_id=run_id, **thresholds
+        )
 
     matched = pipeline | "MatchFiles" >> MatchPhotos(checked.queries, job.input_manifest, job.output)
     carried_rows = []
@@ -157,7 +179,11 @@ def run(argv: Sequence[str] | None = None, test_pipeline: beam.Pipeline | None =
             blur_threshold=job.blur_threshold,
             laplacian_threshold=job.laplacian_threshold,
         )
-        carried_rows = [carried]
+        # A carried row sits in this run's output: it records this run's id and thresholds (its
+        # scored_at and carried_over say when it was scored).
+        carried_rows = [carried | "CarriedRunId" >> beam.Map(lambda row: {**row, "run_id": run_id})]
+    if progress_folder:
+        matched = matched | "TallyMatched" >> run_progress.tally(progress_folder, run_progress.MATCHED)
     # Matching yields all files from one worker; a shuffle lets the runner spread them out.
     uris = matched | "Reshuffle" >> beam.Reshuffle()
     read = uris | "ReadBytes" >> per_photo(read_bytes, read_failure_reason)
@@ -169,41 +195,80 @@ def run(argv: Sequence[str] | None = None, test_pipeline: beam.Pipeline | None =
         | "RunInference" >> RunInference(model).with_exception_handling()
     )
     ok_rows = predictions | "OkRows" >> beam.MapTuple(ok_row)
-    error_rows = (
-        (
-            read[FAILED],
-            decoded[FAILED],
-            measured[FAILED],
-            failed_inference.failed_inferences | "InferenceFailures" >> beam.FlatMap(inference_failures),
-        )
-        | "AllFailures" >> beam.Flatten()
-        | "ErrorRows" >> beam.Map(error_row)
+    failures = (
+        read[FAILED],
+        decoded[FAILED],
+        measured[FAILED],
+        failed_inference.failed_inferences | "InferenceFailures" >> beam.FlatMap(inference_failures),
     )
-    _ = (
+    if progress_folder:
+        # Tallied where the photos are scored: the DirectRunner runs whatever follows a Flatten only
+        # after every input of the Flatten is complete, too late for progress.
+        ok_rows = ok_rows | "TallyOk" >> run_progress.tally(progress_folder, rows.STATUS_OK)
+        failures = tuple(
+            failed | f"TallyFailed{index}" >> run_progress.tally(progress_folder, rows.STATUS_ERROR)
+            for index, failed in enumerate(failures)
+        )
+    error_rows = failures | "AllFailures" >> beam.Flatten() | "ErrorRows" >> beam.Map(error_row)
+    all_rows = (
         (ok_rows, error_rows, *carried_rows)
         | "AllRows" >> beam.Flatten()
         | "CountRows" >> beam.Map(count_row)
-        | "WriteParquet" >> WriteRows(job.output)
     )
+    _ = all_rows | "WriteParquet" >> WriteRows(output.shard_prefix(run_id))
 
-    result = pipeline.run()
-    result.wait_until_finish()
     if pipeline.options.view_as(TestOptions).dry_run:
+        pipeline.run().wait_until_finish()
         return None
-    summary = summarize(result, job.output, model_version, settings=vars(job))
-    write_manifest(summary, job.output)
+    reporter = (
+        run_progress.ProgressReporter(progress_folder, job.progress_interval) if progress_folder else None
+    )
+    try:
+        output.prepare()
+        committed = read_manifest(output)
+        output.remove_leftovers(set(committed["shards"]) if committed else set())
+        result = run_pipeline(pipeline, reporter)
+        summary = summarize(
+            result,
+            output,
+            run_id,
+            model_version,
+            settings={**vars(job), "beam_args": list(beam_args)},
+            started_at=started_at,
+        )
+        commit(summary, output)
+    except BaseException:
+        # Failed or interrupted (KeyboardInterrupt): nothing was committed; leave no half result behind.
+        output.discard(run_id)
+        raise
+    finally:
+        if progress_folder:
+            shutil.rmtree(progress_folder, ignore_errors=True)
     return summary
 
 
 def main() -> None:
-    # Beam's own INFO lines drown the job's; keep the job's (model loads, fallbacks) and Beam's warnings.
+    # Beam's own INFO lines drown the job's; keep the job's (model loads, progress) and Beam's warnings.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pipeline").setLevel(logging.INFO)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(DropNoise())
+    stop_on_signals()
     try:
         summary = run()
     except (launch.LaunchError, ModelContractError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)  # argparse's status for a command-line mistake
+    except KeyboardInterrupt as stop:
+        logging.getLogger("pipeline.score").error(
+            "Stopped (%s): nothing was committed; the earlier result at the output prefix, if any, is "
+            "unchanged.",
+            stop or "SIGINT",
+        )
+        sys.stderr.flush()
+        stop_child_processes()
+        # The pipeline thread and Beam's own threads cannot be stopped from here; end the process.
+        os._exit(130)
     print(summary if summary is not None else "dry run: the job description was built, nothing was scored")
 
 

@@ -1,47 +1,63 @@
-"""What a finished run did: the few lines printed at its end, and the same as JSON beside the shards.
+"""What a finished run did, and its commit: PREFIX-manifest.json.
 
-`summarize` reads the job's counters (or, on a runner without metrics, the written Parquet);
-`write_manifest` puts the summary next to the output as PREFIX-manifest.json, which the benchmark,
-the tests and other tools read instead of the printed text.
+`summarize` reads the job's counters (or, on a runner without metrics, the written Parquet) and the
+run's shards; `commit` writes the summary as PREFIX-manifest.json and then deletes the shards of earlier
+runs at the prefix. The manifest is the commit marker: a run without one is not a result, and readers
+read the shards the manifest lists (`shards`, file names in the manifest's folder).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import uuid
-from dataclasses import asdict, dataclass, field
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
+import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.runners.runner import PipelineResult
 
 from pipeline.results import manifest_path, read_shard
-from pipeline.rows import STATUS_ERROR, STATUS_OK
+from pipeline.rows import STATUS_ERROR, STATUS_OK, STATUS_SKIPPED
 from pipeline.steps import METRICS_NAMESPACE
-from pipeline.write import output_pattern, written_files
+from pipeline.write import OutputLocation, output_pattern
 
 _log = logging.getLogger(__name__)
+
+MANIFEST_SUFFIX = "-manifest.json"
+MANIFEST_FORMAT = 2
+"""Version of the manifest's layout (1: the summary written after the run, before run ids)."""
 
 
 @dataclass(frozen=True)
 class RunSummary:
     """What a run did. `source` says where the counts come from: the runner's metrics, or the written
-    Parquet read back when the runner reports no metrics."""
+    Parquet read back when the runner reports no metrics. `rows` is read from the shards' footers."""
 
     files: int
     ok: int
     errors: int
     blurry: int
     model_loads: int | None
-    output_pattern: str
-    output_files: tuple[str, ...]
+    output_prefix: str
+    output_files: tuple[str, ...]  # full paths of the run's shards
     source: str
-    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    run_id: str
+    rows: int
+    skipped: int = 0
     model_version: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     carried: int = 0  # rows carried from an earlier run by --skip_scored (pipeline.incremental), not read
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def output_pattern(self) -> str:
+        return output_pattern(self.output_prefix)
 
     def __str__(self) -> str:
         loads = "" if self.model_loads is None else f"; model loaded {self.model_loads}x"
@@ -51,40 +67,85 @@ class RunSummary:
                 f"files:   {self.files}",
                 f"ok:      {self.ok}",
                 f"errors:  {self.errors}",
+                f"skipped: {self.skipped}",
                 f"blurry:  {self.blurry}",
                 *(carried if self.settings.get("skip_scored") else []),
-                f"parquet: {self.output_pattern} ({len(self.output_files)} file(s))",
+                f"run:     {self.run_id} ({len(self.output_files)} shard(s), {self.rows} rows)",
+                f"result:  {manifest_path(self.output_prefix)}",
                 f"(counts from {self.source}{loads})",
             ]
         )
 
 
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat(timespec="seconds") if moment else None
+
+
 def manifest(summary: RunSummary) -> dict[str, Any]:
-    """The run's summary as the JSON object of PREFIX-manifest.json: counts, shards (file names beside
-    the manifest), model version and the job's settings."""
-    fields = asdict(summary)
+    """The run's summary as the JSON object of PREFIX-manifest.json."""
     return {
+        "manifest_format": MANIFEST_FORMAT,
         "run_id": summary.run_id,
         "model_version": summary.model_version,
-        "rows": summary.ok + summary.errors,
+        "rows": summary.rows,
         "files": summary.files,
         "ok": summary.ok,
         "errors": summary.errors,
-        "skipped": 0,
+        "skipped": summary.skipped,
         "blurry": summary.blurry,
         "carried": summary.carried,
         "model_loads": summary.model_loads,
         "counts_from": summary.source,
         "shards": [FileSystems.split(path)[1] for path in summary.output_files],
-        "settings": fields["settings"],
+        "started_at": _iso(summary.started_at),
+        "finished_at": _iso(summary.finished_at),
+        "settings": summary.settings,
     }
 
 
-def write_manifest(summary: RunSummary, output_prefix: str) -> str:
-    """Write PREFIX-manifest.json; return its path."""
-    path = manifest_path(output_prefix)
-    with FileSystems.create(path, mime_type="application/json") as stream:
-        stream.write((json.dumps(manifest(summary), indent=2) + "\n").encode("utf-8"))
+def read_manifest(location: OutputLocation) -> dict[str, Any] | None:
+    """The committed manifest at `location`, or None if there is none (or it cannot be parsed)."""
+    path = manifest_path(location.prefix)
+    try:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
+            data = json.loads(stream.read())
+    except Exception as error:  # a missing file raises differently on each file system
+        if FileSystems.exists(path):
+            _log.warning("Ignoring the unreadable manifest %s (%s)", path, error)
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_manifest(summary: RunSummary, location: OutputLocation) -> str:
+    """Write PREFIX-manifest.json in one step, so a reader sees the earlier manifest or this one, never
+    a part: a local file is written beside it and renamed over it; a Cloud Storage object appears
+    whole when its upload completes. Return its path."""
+    path = manifest_path(location.prefix)
+    text = (json.dumps(manifest(summary), indent=2) + "\n").encode("utf-8")
+    if FileSystems.get_scheme(path) in (None, "file"):
+        temporary = location.path(f".{location.basename}{MANIFEST_SUFFIX}.{summary.run_id}.tmp")
+        with open(temporary, "wb") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    else:
+        with FileSystems.create(path, mime_type="application/json") as stream:
+            stream.write(text)
+    return path
+
+
+def commit(summary: RunSummary, location: OutputLocation) -> str:
+    """Commit the run: write its manifest, then delete the shards it supersedes. Return the manifest.
+
+    Only the manifest's write can raise (then nothing is committed). Once it is written the run is the
+    result, so a failure to delete the earlier shards is logged, not raised; the next run at the
+    prefix deletes them."""
+    path = write_manifest(summary, location)
+    try:
+        location.remove_superseded(set(manifest(summary)["shards"]))
+    except Exception as error:
+        _log.warning("Run %s is committed; earlier shards not deleted: %s", summary.run_id, error)
     return path
 
 
@@ -101,52 +162,76 @@ def job_counters(result: PipelineResult) -> dict[str, int] | None:
     return values or None
 
 
-def count_parquet(paths: list[str]) -> tuple[int, int, int]:
-    """(ok, errors, blurry) over the written Parquet files."""
-    ok = errors = blurry = 0
+def _open(path: str):
+    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+def count_rows(paths: list[str]) -> int:
+    """Rows in the Parquet files, from their footers."""
+    total = 0
+    for path in paths:
+        with _open(path) as stream:
+            total += pq.ParquetFile(stream).metadata.num_rows
+    return total
+
+
+def count_parquet(paths: list[str]) -> dict[str, int]:
+    """ok, errors, skipped and blurry over the written Parquet files."""
+    counts = dict.fromkeys(("ok", "errors", "skipped", "blurry"), 0)
     for path in paths:
         table = read_shard(path, columns=["status", "blurry"])
         statuses = table.column("status").to_pylist()
-        ok += statuses.count(STATUS_OK)
-        errors += statuses.count(STATUS_ERROR)
-        blurry += sum(1 for value in table.column("blurry").to_pylist() if value)
-    return ok, errors, blurry
+        counts["ok"] += statuses.count(STATUS_OK)
+        counts["errors"] += statuses.count(STATUS_ERROR)
+        counts["skipped"] += statuses.count(STATUS_SKIPPED)
+        counts["blurry"] += sum(1 for value in table.column("blurry").to_pylist() if value)
+    return counts
 
 
 def summarize(
     result: PipelineResult,
-    output_prefix: str,
+    location: OutputLocation,
+    run_id: str,
     model_version: str | None = None,
     settings: dict[str, Any] | None = None,
+    started_at: datetime | None = None,
 ) -> RunSummary:
-    """The summary of a finished run writing to `output_prefix`."""
-    files = written_files(output_prefix)
+    """The summary of run `run_id`, finished, writing to `location`. Raises ValueError if the run's
+    shards are not a whole set (nothing must be committed then)."""
+    files = [location.path(name) for name in location.complete_shards(run_id)]
+    rows = count_rows(files)
+    common = dict(
+        output_prefix=location.prefix,
+        output_files=tuple(files),
+        run_id=run_id,
+        rows=rows,
+        model_version=model_version,
+        settings=settings or {},
+        started_at=started_at,
+        finished_at=datetime.now(UTC),
+    )
     counters = job_counters(result)
     if counters is not None and "files" in counters:
-        return RunSummary(
+        summary = RunSummary(
             files=counters.get("files", 0),
             ok=counters.get("ok", 0),
             errors=counters.get("errors", 0),
+            skipped=counters.get("skipped", 0),
             blurry=counters.get("blurry", 0),
             model_loads=counters.get("model_loads"),
             carried=counters.get("carried", 0),
-            output_pattern=output_pattern(output_prefix),
-            output_files=tuple(files),
             source="metrics",
-            model_version=model_version,
-            settings=settings or {},
+            **common,
         )
+        if summary.files != rows:
+            _log.warning("Run %s matched %d files but wrote %d rows", run_id, summary.files, rows)
+        return summary
     _log.info("The runner reported no job metrics; counting the written Parquet instead.")
-    ok, errors, blurry = count_parquet(files)
+    counts = count_parquet(files)
     return RunSummary(
-        files=ok + errors,
-        ok=ok,
-        errors=errors,
-        blurry=blurry,
+        files=counts["ok"] + counts["errors"] + counts["skipped"],
         model_loads=None,
-        output_pattern=output_pattern(output_prefix),
-        output_files=tuple(files),
         source="the written Parquet",
-        model_version=model_version,
-        settings=settings or {},
+        **counts,
+        **common,
     )

@@ -171,10 +171,17 @@ class JobOutput:
     table: pa.Table  # the same rows, read back through pipeline.results (the one reader of results)
 
 
+def committed_shards(prefix: str) -> list[str]:
+    """The shards of the run committed at `prefix`: those its PREFIX-manifest.json lists."""
+    from pipeline.results import read_manifest, shard_paths
+
+    return shard_paths(prefix, read_manifest(prefix))
+
+
 @pytest.fixture(scope="session")
 def run_job(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., JobOutput]:
     """run_job(*args) runs `python -m pipeline.score ARGS --output <new tmp prefix>` in this process
-    (the real DirectRunner) and returns the summary and the Parquet rows read back."""
+    (the real DirectRunner) and returns the summary and the committed Parquet rows read back."""
 
     from pipeline import score  # Beam is imported only by the tests that run the job
     from pipeline.results import read_results
@@ -183,11 +190,14 @@ def run_job(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., JobOutput
         prefix = str(tmp_path_factory.mktemp("out") / "scores")
         summary = score.run([*args, "--output", prefix])
         assert summary is not None
+        shards = committed_shards(prefix)
+        assert sorted(shards) == sorted(summary.output_files)
         table = read_results(prefix).sort_by("uri")
-        # Every run leaves its summary as JSON beside the shards, and it agrees with the rows.
+        # The run's manifest sits beside the shards and agrees with the rows.
         written = json.loads(Path(f"{prefix}-manifest.json").read_text())
         assert written["rows"] == table.num_rows == written["files"] == summary.files
-        assert sorted(written["shards"]) == sorted(Path(path).name for path in summary.output_files)
+        assert written["run_id"] == summary.run_id
+        assert set(table.column("run_id").to_pylist()) == {summary.run_id}
         assert written["ok"] == table.column("status").to_pylist().count("ok")
         return JobOutput(prefix, summary, table.to_pylist(), table)
 

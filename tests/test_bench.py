@@ -26,6 +26,7 @@ from bench.runs import summarize_system
 from bench.systems import job_counts, job_shards, model_load_lines, read_job_manifest, scored_at_times
 from pipeline.decode import decode_photo
 from pipeline.summary import RunSummary, write_manifest
+from pipeline.write import OutputLocation
 
 SMALL = camera_roll.RollRecipe(width=160, height=120, quality=92, noise_sigma=4.0, seed=7)
 
@@ -169,12 +170,14 @@ def test_job_counts_and_rows_come_from_the_manifest_and_the_shards_it_lists(tmp_
         errors=1,
         blurry=4,
         model_loads=2,
-        output_pattern=f"{prefix}-*-of-*.parquet",
+        output_prefix=str(prefix),
         output_files=(str(shard),),
         source="metrics",
+        run_id="20261129T000000Z-abcdef",
+        rows=3,
         model_version="v",
     )
-    write_manifest(summary, str(prefix))
+    write_manifest(summary, OutputLocation(str(prefix)))
 
     manifest = read_job_manifest(prefix)
     found = job_counts(manifest)

@@ -8,12 +8,14 @@ The rows are read back from the emulator with google-cloud-storage, as a user of
 from __future__ import annotations
 
 import io
+import json
 import os
 import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import skimage.data
@@ -159,3 +161,42 @@ def test_output_is_finalized_snappy_parquet_with_the_contract_schema(scored, buc
     parquet = pq.ParquetFile(io.BytesIO(bucket.blob(shards[0]).download_as_bytes()))
     assert parquet.schema_arrow.names == SCHEMA.names
     assert parquet.metadata.row_group(0).column(0).compression == "SNAPPY"
+
+
+def _objects_under(bucket: storage.Bucket, prefix: str) -> set[str]:
+    return {blob.name for blob in bucket.list_blobs(prefix=prefix)}
+
+
+def test_runs_to_a_gs_folder_commit_and_replace_each_other(bucket) -> None:
+    """`--output gs://bucket/folder/` twice: each run's manifest names exactly the shards in the folder,
+    and what a killed run left there (an uncommitted shard, Beam's temporary objects) is gone."""
+    folder = "scores/folder/"
+
+    def run(pattern: str) -> tuple[object, dict]:
+        summary = score.run(["--input", pattern, "--output", f"gs://{BUCKET}/{folder}"])
+        manifest = json.loads(bucket.blob(f"{folder}scores-manifest.json").download_as_bytes())
+        assert _objects_under(bucket, folder) == {
+            f"{folder}scores-manifest.json",
+            *(f"{folder}{name}" for name in manifest["shards"]),
+        }
+        rows = pa.concat_tables(
+            [
+                pq.read_table(io.BytesIO(bucket.blob(folder + name).download_as_bytes()))
+                for name in manifest["shards"]
+            ]
+        )
+        assert rows.num_rows == manifest["rows"] == manifest["files"] == summary.files
+        assert set(rows.column("run_id").to_pylist()) == {manifest["run_id"]} == {summary.run_id}
+        return summary, manifest
+
+    first, _ = run(f"gs://{BUCKET}/photos/**")
+    killed = "20261129T000000Z-abcdef"
+    leftovers = [
+        f"{folder}scores-{killed}-00000-of-00001.parquet",
+        f"{folder}beam-temp-scores-{killed}-{'0' * 32}/c1274412.parquet",
+    ]
+    for name in leftovers:
+        bucket.blob(name).upload_from_string(b"half a shard")
+    second, manifest = run(f"gs://{BUCKET}/photos/sub dir/*")
+    assert (first.files, second.files) == (6, 2)
+    assert not any(bucket.blob(name).exists() for name in leftovers)

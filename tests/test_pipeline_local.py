@@ -24,8 +24,10 @@ from pipeline.preprocess import laplacian_var
 from pipeline.rows import PROBABILITY_COLUMNS, SCHEMA
 from pipeline.steps import PerPhoto
 from pipeline.summary import summarize
+from pipeline.write import OutputLocation
 
-ALWAYS_SET = {"uri", "status", "model_version", "scored_at", "carried_over"}
+RUN_COLUMNS = {"run_id", "blur_threshold", "laplacian_threshold"}
+ALWAYS_SET = {"uri", "status", "model_version", "scored_at", "carried_over", *RUN_COLUMNS}
 FILE_FACTS = {"file_size", "modified_at"}  # from the listing: known for every matched local file
 NULLABLE_WHEN_OK = {"error", "crc32c"}  # crc32c: known from a gs:// listing, not from a local one
 MULTI_PROCESS = ("--direct_running_mode=multi_processing", "--direct_num_workers=2")
@@ -145,15 +147,15 @@ def test_summary(local_run) -> None:
     assert summary.output_files and all(Path(path).is_file() for path in summary.output_files)
     assert all(path.endswith(".parquet") for path in summary.output_files)
     text = str(summary)
-    assert f"files:   {summary.files}" in text and summary.output_pattern in text
+    assert f"files:   {summary.files}" in text and f"{output.prefix}-manifest.json" in text
 
 
 def test_summary_without_runner_metrics_counts_the_parquet(local_run) -> None:
     """A runner that reports no metrics (the base PipelineResult has none) still gets a true summary."""
     _, output = local_run
-    counted = summarize(PipelineResult(PipelineState.DONE), output.prefix)
-    assert counted.source == "the written Parquet"
     summary = output.summary
+    counted = summarize(PipelineResult(PipelineState.DONE), OutputLocation(output.prefix), summary.run_id)
+    assert counted.source == "the written Parquet"
     assert (counted.files, counted.ok, counted.errors, counted.blurry) == (
         summary.files,
         summary.ok,

@@ -96,3 +96,15 @@ def test_rows_fit_the_parquet_schema(tmp_path) -> None:
         "us", "UTC"
     )
     assert [name for name in SCHEMA.names if name.startswith("prob_")] == list(PROBABILITY_COLUMNS)
+
+
+def test_every_row_records_its_run_and_thresholds() -> None:
+    run = {"run_id": "20261129T234510Z-3fa2c1", "blur_threshold": 0.25, "laplacian_threshold": 80.0}
+    thresholds = {name: run[name] for name in ("blur_threshold", "laplacian_threshold")}
+    ok = ok_row(FACTS, prediction(0.3, none=1.0), scored_at=NOW, run_id=run["run_id"], **thresholds)
+    failed = error_row(
+        PhotoFailure(MatchedFile("/photos/x.jpg"), "empty file"), model_version="v7", scored_at=NOW, **run
+    )
+    for row in (ok, failed):
+        assert {name: row[name] for name in run} == run
+    assert ok["blurry"] is True  # 0.3 is at or above the recorded blur_threshold of 0.25
