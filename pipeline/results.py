@@ -82,9 +82,9 @@ def read_manifest(prefix: str) -> dict | None:
 def shard_paths(prefix: str, manifest: dict | None) -> list[str]:
     """The Parquet shards of the run: those its manifest lists (relative to the manifest's folder),
     or, without a manifest, those matching PREFIX-*-of-*.parquet."""
-    if manifest is None:  # a run from before manifests (shards with a run id but no manifest: no result)
+    if manifest is None:  # a run from before manifests: every shard at the prefix
         location = OutputLocation(prefix)
-        return [location.path(name) for name in location.legacy_shards()]
+        return [location.path(name) for name in location.shards()]
     folder = FileSystems.split(manifest_path(prefix))[0]
     paths = []
     for name in manifest["shards"]:
