@@ -1,7 +1,8 @@
 """The output contract: one row per matched file, as a dict that fits SCHEMA. Pure: no Beam.
 
 An "ok" row has every column; an "error" row has the URI, the reason, the model version, the time and
-the run's columns (run id, thresholds), and nulls for everything that was not measured.
+the run's columns (run id, thresholds), and nulls for everything that was not measured; a "skipped" row
+(a file that is not a photo: a sidecar, a video) is an error row with its own status, counted apart.
 """
 
 from __future__ import annotations
@@ -66,6 +67,17 @@ SCHEMA = pa.schema(
         pa.field("run_id", pa.string()),
         pa.field("blur_threshold", pa.float64()),
         pa.field("laplacian_threshold", pa.float64()),
+        # What the photo shows and what the camera recorded (files-hostile; pipeline.measure, pipeline.exif):
+        # null on error and skipped rows, and where the file does not say.
+        pa.field("low_information", pa.bool_()),
+        pa.field("brightness", pa.float64()),
+        pa.field("contrast", pa.float64()),
+        pa.field("captured_at", pa.timestamp("us")),  # the camera's local clock: no time zone
+        pa.field("camera_make", pa.string()),
+        pa.field("camera_model", pa.string()),
+        pa.field("exposure_time_s", pa.float64()),
+        pa.field("iso", pa.int32()),
+        pa.field("focal_length_mm", pa.float64()),
     ]
 )
 """Parquet schema of the output; width and height are the full size after EXIF orientation."""
@@ -82,12 +94,14 @@ def ok_row(
 ) -> dict:
     """The row of a scored photo: the measured facts, the model's outputs and the verdict
     (pipeline.verdict) at the job's thresholds, which the row records with the run's id."""
+    exposure = facts.exposure
     said = verdict(
         prediction.blur_probability,
         prediction.type_probabilities,
         facts.laplacian_var,
         blur_threshold=blur_threshold,
         laplacian_threshold=laplacian_threshold,
+        low_information=exposure is not None and exposure.low_information,
     )
     return {
         "uri": facts.uri,
@@ -106,6 +120,10 @@ def ok_row(
         "scored_at": scored_at,
         **file_columns(facts.file),
         **run_columns(run_id, blur_threshold=blur_threshold, laplacian_threshold=laplacian_threshold),
+        "low_information": None if exposure is None else exposure.low_information,
+        "brightness": None if exposure is None else exposure.brightness,
+        "contrast": None if exposure is None else exposure.contrast,
+        **facts.capture._asdict(),
     }
 
 
@@ -129,12 +147,13 @@ def error_row(
     blur_threshold: float | None = None,
     laplacian_threshold: float | None = None,
 ) -> dict:
-    """The row of a file that could not be read, decoded or scored: the reason, the run's columns,
-    and nulls."""
+    """The row of a file that could not be read, decoded or scored: the reason, the run's columns, and
+    nulls. A failure marked skipped (not a photo: a sidecar, a video) gets status "skipped" instead."""
+    status = STATUS_SKIPPED if failure.skipped else STATUS_ERROR
     row = dict.fromkeys(SCHEMA.names)
     row.update(
         uri=failure.uri,
-        status=STATUS_ERROR,
+        status=status,
         error=failure.reason,
         model_version=model_version,
         scored_at=scored_at,

@@ -11,6 +11,7 @@ read, decoded or scored gets a row with status "error" and the reason, and the j
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import shutil
@@ -26,13 +27,14 @@ from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
 from model import MODEL_DIR
 from model.contract import ModelContractError
 from pipeline import launch, rows, run_progress
-from pipeline.decode import DecodeError, decode_photo
+from pipeline.decode import DecodeError, decode_read_file
 from pipeline.incremental import SkipScored
 from pipeline.inference import BlurModelHandler, BlurPrediction
 from pipeline.match import MatchPhotos
 from pipeline.measure import PhotoFacts, inference_example, measure_photo
+from pipeline.payload import DEFAULT_MAX_FILE_MB, DEFAULT_SECONDS_PER_FILE, OverBudget
 from pipeline.quiet import DropNoise
-from pipeline.read import read_bytes, read_failure_reason
+from pipeline.read import read_failure_reason, read_file
 from pipeline.running import run_pipeline, runs_on_this_machine, stop_child_processes, stop_on_signals
 from pipeline.steps import FAILED, OK, PhotoFailure, count_row, describe, per_photo
 from pipeline.summary import RunSummary, commit, read_manifest, summarize
@@ -114,6 +116,19 @@ def parse_job_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list
         metavar="SECONDS",
         help="a progress line every SECONDS on a run on this machine (default 30; 0: none)",
     )
+    # Bounds on one file (pipeline.read, pipeline.payload): added by files-hostile.
+    parser.add_argument(
+        "--max_file_mb",
+        type=float,
+        default=DEFAULT_MAX_FILE_MB,
+        help=f"larger files get an error row without being read (default {DEFAULT_MAX_FILE_MB:g})",
+    )
+    parser.add_argument(
+        "--max_seconds_per_file",
+        type=float,
+        default=DEFAULT_SECONDS_PER_FILE,
+        help=f"read + decode time budget of one file (default {DEFAULT_SECONDS_PER_FILE:g})",
+    )
     job_args, beam_args = parser.parse_known_args(argv)
     if not job_args.input and not job_args.input_manifest:
         parser.error("give at least one --input PATTERN or an --input_manifest FILE")
@@ -125,7 +140,9 @@ def parse_job_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list
 
 
 def decode_failure_reason(uri: str, error: Exception) -> str:
-    return str(error) if isinstance(error, DecodeError) else f"cannot decode file ({describe(error)})"
+    if isinstance(error, DecodeError | OverBudget):
+        return str(error)
+    return f"cannot decode file ({describe(error)})"
 
 
 def measure_failure_reason(uri: str, error: Exception) -> str:
@@ -186,8 +203,11 @@ def run(argv: Sequence[str] | None = None, test_pipeline: beam.Pipeline | None =
         matched = matched | "TallyMatched" >> run_progress.tally(progress_folder, run_progress.MATCHED)
     # Matching yields all files from one worker; a shuffle lets the runner spread them out.
     uris = matched | "Reshuffle" >> beam.Reshuffle()
-    read = uris | "ReadBytes" >> per_photo(read_bytes, read_failure_reason)
-    decoded = read[OK] | "Decode" >> per_photo(decode_photo, decode_failure_reason)
+    read_bounded = functools.partial(
+        read_file, max_file_mb=job.max_file_mb, seconds_per_file=job.max_seconds_per_file
+    )
+    read = uris | "ReadBytes" >> per_photo(read_bounded, read_failure_reason)
+    decoded = read[OK] | "Decode" >> per_photo(decode_read_file, decode_failure_reason)
     measured = decoded[OK] | "Laplacian+Views" >> per_photo(measure_photo, measure_failure_reason)
     predictions, failed_inference = (
         measured[OK]

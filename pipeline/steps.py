@@ -15,9 +15,10 @@ import cv2
 from apache_beam.metrics import Metrics
 
 from pipeline.files import MatchedFile
+from pipeline.filetypes import NotAPhoto
 
 METRICS_NAMESPACE = "blur_job"
-"""Namespace of the job's own Beam counters (files, ok, errors, blurry, model_loads)."""
+"""Namespace of the job's own Beam counters (files, ok, errors, skipped, blurry, model_loads)."""
 
 OK = "ok"
 """Tag of a per-photo step's main output: (MatchedFile, result) pairs."""
@@ -27,10 +28,12 @@ FAILED = "failed"
 
 
 class PhotoFailure(NamedTuple):
-    """A photo that could not be scored, and why, in words for the output row."""
+    """A photo that could not be scored, and why, in words for the output row. `skipped`: not a photo
+    at all (a sidecar, a video; pipeline.filetypes.NotAPhoto), so its row has status "skipped"."""
 
     file: MatchedFile
     reason: str
+    skipped: bool = False
 
     @property
     def uri(self) -> str:
@@ -47,7 +50,8 @@ class PerPhoto(beam.DoFn):
     """Applies `step` to the payload of a (file, payload) element and emits (file, result).
 
     A bare MatchedFile (the output of the match step) is its own payload. When `step` raises, the
-    photo goes to the FAILED output with `reason(uri, error)`.
+    photo goes to the FAILED output with `reason(uri, error)`; a file that turns out not to be a photo
+    (NotAPhoto) goes there too, marked skipped, with the exception's own words.
     """
 
     def __init__(self, step: Callable[[Any], Any], reason: Callable[[str, Exception], str]):
@@ -67,6 +71,9 @@ class PerPhoto(beam.DoFn):
         file, payload = (element, element) if isinstance(element, MatchedFile) else element
         try:
             result = self._step(payload)
+        except NotAPhoto as not_a_photo:
+            yield beam.pvalue.TaggedOutput(FAILED, PhotoFailure(file, str(not_a_photo), skipped=True))
+            return
         except Exception as error:  # any failure of one photo is that photo's row, never the job's end
             yield beam.pvalue.TaggedOutput(FAILED, PhotoFailure(file, self._reason(file.uri, error)))
             return
@@ -78,12 +85,17 @@ def per_photo(step: Callable[[Any], Any], reason: Callable[[str, Exception], str
     return beam.ParDo(PerPhoto(step, reason)).with_outputs(FAILED, main=OK)
 
 
-def count_row(row: dict) -> dict:
-    """Count an output row into the job's counters (ok, errors, blurry); the row passes through.
+COUNTER_BY_STATUS = {"ok": "ok", "skipped": "skipped"}
+"""Row status -> counter; any other status counts as "errors". The keys are rows.STATUS_OK and
+rows.STATUS_SKIPPED (pipeline.rows imports this module, so not the other way round)."""
 
-    "files" is counted by the match step, so files == ok + errors checks that every file got its row."""
-    # "ok" is rows.STATUS_OK (pipeline.rows imports this module, so not the other way round).
-    Metrics.counter(METRICS_NAMESPACE, "ok" if row["status"] == "ok" else "errors").inc()
+
+def count_row(row: dict) -> dict:
+    """Count an output row into the job's counters (ok, errors, skipped, blurry); the row passes through.
+
+    "files" is counted by the match step, so files == ok + errors + skipped checks that every file got
+    its row."""
+    Metrics.counter(METRICS_NAMESPACE, COUNTER_BY_STATUS.get(row["status"], "errors")).inc()
     if row["blurry"]:
         Metrics.counter(METRICS_NAMESPACE, "blurry").inc()
     return row

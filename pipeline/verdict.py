@@ -21,9 +21,14 @@ DEFAULT_LAPLACIAN_THRESHOLD = 100.0
 
 
 class Verdict(NamedTuple):
-    blurry: bool  # the job's verdict, from the model
-    laplacian_blurry: bool  # the classic variance-of-Laplacian rule, kept beside it for comparison
-    blur_type: str  # most probable type consistent with `blurry`: a kept photo is `none` or `bokeh`
+    """None in all three for a low-information frame: there is nothing to judge sharp or blurry."""
+
+    blurry: bool | None  # the job's verdict, from the model
+    laplacian_blurry: bool | None  # the classic variance-of-Laplacian rule, kept beside it for comparison
+    blur_type: str | None  # most probable type consistent with `blurry`: a kept photo is `none` or `bokeh`
+
+
+NO_VERDICT = Verdict(None, None, None)
 
 
 def is_blurry(blur_probability: float, blur_threshold: float = DEFAULT_BLUR_THRESHOLD) -> bool:
@@ -50,8 +55,17 @@ def verdict(
     *,
     blur_threshold: float = DEFAULT_BLUR_THRESHOLD,
     laplacian_threshold: float = DEFAULT_LAPLACIAN_THRESHOLD,
+    low_information: bool = False,
 ) -> Verdict:
-    """What a row says about one photo."""
+    """What a row says about one photo.
+
+    A low-information frame (all black, fully transparent, one flat colour: pipeline.measure) gets no
+    verdict: a blank frame has no edges, so both the model and the Laplacian would call it blurry (the
+    model said "motion"), which is neither true nor useful. Its row says `low_information` instead,
+    with `blurry`, `laplacian_blurry` and `blur_type` null, so it is neither culled as blurry nor
+    kept as sharp without a look."""
+    if low_information:
+        return NO_VERDICT
     blurry = is_blurry(blur_probability, blur_threshold)
     return Verdict(
         blurry=blurry,

@@ -173,8 +173,9 @@ def _noise_mid_stream(jpeg: bytes) -> bytes:
 
 def _bit_flips_mid_stream(jpeg: bytes) -> bytes:
     """Flip one bit in each of 200 bytes in the middle of the entropy-coded data, never making or
-    breaking a 0xFF marker byte: the Huffman decoder goes astray but finds nothing wrong, so Pillow
-    decodes garbage blocks silently. A decoder cannot tell; the photo just scores oddly."""
+    breaking a 0xFF marker byte: the Huffman decoder goes astray and Pillow decodes garbled blocks
+    silently; libjpeg warns that extraneous bytes were left over, which the job's strict decoding
+    reports."""
     damaged = bytearray(jpeg)
     start = len(damaged) // 2
     for position in range(start, start + 2000, 10):
@@ -235,8 +236,8 @@ def awkward_file_bytes() -> dict[str, tuple[bytes, str]]:
         "exif orientation 9 invalid.jpg": (jpeg_with_orientation(asymmetric, 9), OK),
         "corrupt exif.jpg": (_corrupt_exif_jpeg(scene), OK),
         "noise mid-stream.jpg": (_noise_mid_stream(jpeg), "corrupt JPEG file"),
-        # Pillow decodes this damaged JPEG without complaint (garbage blocks): not detectable.
-        "bit flips mid-stream.jpg": (_bit_flips_mid_stream(jpeg), OK),
+        # Pillow decoded this damaged JPEG without complaint (garbled blocks); libjpeg's warning catches it.
+        "bit flips mid-stream.jpg": (_bit_flips_mid_stream(jpeg), "corrupt JPEG file (damaged image data"),
         "one pixel.png": (encode(Image.new("RGB", (1, 1), (200, 100, 50)), "PNG"), OK),
         "thin 4000x3.png": (encode(Image.fromarray(textured_rgb(4000, 3)), "PNG"), OK),
         "thin 3x4000.jpg": (encode(Image.fromarray(textured_rgb(3, 4000)), "JPEG"), OK),
