@@ -58,6 +58,12 @@ def read_file(
     return ReadFile(data, file.uri, budget)
 
 
+def read_bytes(file: MatchedFile, max_file_mb: float = DEFAULT_MAX_FILE_MB) -> bytes:
+    """All bytes of the file, exactly as stored, within the size limit (the review's thumbnails read
+    originals this way)."""
+    return read_file(file, max_file_mb=max_file_mb).data
+
+
 def too_large_reason(size: int, max_bytes: int, *, at_least: bool = False) -> str:
     more = "over " if at_least else ""
     return (
