@@ -48,8 +48,10 @@ class Thresholds:
 def apply_verdict(table: pa.Table, thresholds: Thresholds) -> pa.Table:
     """`blurry`, `blur_type` and `laplacian_blurry` as the job's rule (pipeline.verdict) gives them at
     `thresholds`. The blur type is redone only for rows whose verdict changes (a review at another
-    threshold than the run's); error rows keep nulls."""
+    threshold than the run's); error rows and low-information frames keep nulls."""
     ok = pc.equal(table.column("status"), STATUS_OK).to_numpy(zero_copy_only=False)
+    if "low_information" in table.column_names:  # a blank frame gets no verdict (pipeline.verdict)
+        ok = ok & ~pc.fill_null(table.column("low_information"), False).to_numpy(zero_copy_only=False)
     probabilities = table.column("blur_probability").to_pylist()
     laplacians = table.column("laplacian_var").to_pylist()
     stored = table.column("blurry").to_pylist()
