@@ -1,4 +1,4 @@
-"""Read step: a file's bytes, local, gs:// or s3://, bounded in size and time, reasons written for people.
+"""Read step: a file's bytes (local, gs:// or s3://), bounded in size and time, reasons for people.
 
 Bounded, because a bucket or a folder holds files that are not what they claim: a 3 GB file named
 `.jpg`, `/dev/zero` listed in a manifest, a FIFO named `x.jpg`, an object storage cannot serve.
