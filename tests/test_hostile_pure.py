@@ -37,7 +37,7 @@ from pipeline.measure import exposure
 from pipeline.payload import OverBudget, TimeBudget
 from pipeline.raw import raw_facts
 from pipeline.read import ReadError, read_failure_reason, read_file, read_local
-from pipeline.rows import STATUS_SKIPPED, error_row, skipped_row
+from pipeline.rows import STATUS_ERROR, STATUS_SKIPPED, error_row
 from pipeline.steps import PhotoFailure
 from pipeline.verdict import NO_VERDICT, verdict
 
@@ -241,7 +241,8 @@ def test_photo_names_are_not_skipped(name: str) -> None:
 def test_skipped_rows() -> None:
     failure = PhotoFailure(MatchedFile("/p/.DS_Store"), "not a photo (.ds_store)", skipped=True)
     row = error_row(failure, model_version="v1", scored_at=datetime(2026, 1, 1))
-    assert row == skipped_row(failure, model_version="v1", scored_at=datetime(2026, 1, 1))
+    as_error = error_row(failure._replace(skipped=False), model_version="v1", scored_at=datetime(2026, 1, 1))
+    assert row == {**as_error, "status": STATUS_SKIPPED} and as_error["status"] == STATUS_ERROR
     assert row["status"] == STATUS_SKIPPED and row["error"] == "not a photo (.ds_store)"
     assert row["blurry"] is None and row["low_information"] is None
 
