@@ -22,31 +22,32 @@ EMULATOR = Path(sys.executable).with_name("gcp-storage-emulator")  # the venv's 
 START_TIMEOUT_S = 30
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
-def _wait_until_serving(process: subprocess.Popen, url: str, log: Path) -> None:
+def wait_until_serving(process: subprocess.Popen, probe_url: str, log: Path, name: str) -> None:
+    """Until `probe_url` answers 200 (a loopback test server started as `process`, logging to `log`)."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"gcp-storage-emulator exited with {process.returncode}:\n{log.read_text()}")
+            pytest.fail(f"{name} exited with {process.returncode}:\n{log.read_text()}")
         try:
-            with urllib.request.urlopen(f"{url}/storage/v1/b?project={PROJECT}", timeout=2) as response:
+            with urllib.request.urlopen(probe_url, timeout=2) as response:
                 if response.status == 200:
                     return
         except OSError:
             time.sleep(0.2)
-    pytest.fail(f"gcp-storage-emulator did not answer within {START_TIMEOUT_S} s:\n{log.read_text()}")
+    pytest.fail(f"{name} did not answer within {START_TIMEOUT_S} s:\n{log.read_text()}")
 
 
 @contextmanager
 def running_emulator(workdir: Path) -> Iterator[str]:
     """A running emulator; every GCS client in this process talks to it, anonymously, until exit."""
     log = workdir / "emulator.log"
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     port = url.rsplit(":", 1)[1]
     with open(log, "wb") as log_file, pytest.MonkeyPatch.context() as env:
         process = subprocess.Popen(
@@ -56,7 +57,7 @@ def running_emulator(workdir: Path) -> Iterator[str]:
             stderr=subprocess.STDOUT,
         )
         try:
-            _wait_until_serving(process, url, log)
+            wait_until_serving(process, f"{url}/storage/v1/b?project={PROJECT}", log, "gcp-storage-emulator")
             env.setenv("STORAGE_EMULATOR_HOST", url)
             env.setenv("GOOGLE_CLOUD_PROJECT", PROJECT)
             # No real credentials may leak in, and google-auth must not probe the GCE metadata server.

@@ -12,12 +12,9 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +25,7 @@ import pytest
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 from conftest import REPO_ROOT, blurred, encode, sharp_rgb
+from gcs_emulator import free_port, wait_until_serving
 
 from model import MODEL_DIR
 from pipeline import score
@@ -37,28 +35,7 @@ from pipeline.rows import SCHEMA
 
 BUCKET = "photos-under-test"
 MOTO_SERVER = Path(sys.executable).with_name("moto_server")  # the venv's console script (moto[server])
-START_TIMEOUT_S = 30
 LAUNCH_TIMEOUT_S = 90  # Beam's own retries against an unreachable endpoint were still going after 150 s
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_until_serving(process: subprocess.Popen, url: str, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"moto_server exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # ListBuckets
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    pytest.fail(f"moto_server did not answer within {START_TIMEOUT_S} s:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +43,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A running moto S3 server; credentials come from the environment, as the README advises."""
     workdir = tmp_path_factory.mktemp("s3")
     log = workdir / "moto.log"
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     with open(log, "wb") as log_file, pytest.MonkeyPatch.context() as env:
         process = subprocess.Popen(
@@ -76,7 +53,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             stderr=subprocess.STDOUT,
         )
         try:
-            _wait_until_serving(process, url, log)
+            wait_until_serving(process, url, log, "moto_server")  # ListBuckets
             env.setenv("AWS_ACCESS_KEY_ID", "test-key-id")
             env.setenv("AWS_SECRET_ACCESS_KEY", "test-secret")
             env.setenv("AWS_DEFAULT_REGION", "us-east-1")
@@ -336,7 +313,7 @@ def test_launch_check_passes_for_reachable_buckets(s3_server, s3, monkeypatch) -
     check_s3(uris, _s3_options(s3_server))
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_server)  # the same endpoint, given the other way
     check_s3(uris, PipelineOptions([]))
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{_free_port()}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{free_port()}")
     with pytest.raises(LaunchError, match=r"cannot reach the S3 endpoint http://127\.0\.0\.1:"):
         check_s3(uris, PipelineOptions([]))
 
@@ -368,7 +345,7 @@ def test_missing_credentials_named_with_the_ways_to_give_them(s3_server, s3, mon
 def test_unreachable_endpoint_fails_at_launch_with_one_line(s3_server, tmp_path) -> None:
     """The command a user types, against an endpoint nothing listens on: exit status 2 and one line,
     well before Beam's own retries would give up."""
-    closed_port = _free_port()
+    closed_port = free_port()
     completed = subprocess.run(
         [sys.executable, "-m", "pipeline.score", "--input", f"s3://{BUCKET}/photos/**"]
         + ["--output", str(tmp_path / "scores"), "--s3_endpoint_url", f"http://127.0.0.1:{closed_port}"],
