@@ -217,3 +217,24 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def photo_folder_run(photo_folder, run_job) -> JobOutput:
     """One run of the job over the whole photo folder, shared by the tests that read results."""
     return run_job("--input", f"{photo_folder.root}/**")
+
+
+def check_bucket_rows(rows: list[dict], bucket_uri: str, photos: dict, missing: str) -> None:
+    """The rows of a run over a bucket of `photos` (object name -> (bytes, status, (width, height) or the
+    error's key words)) plus a manifest line naming the `missing` object: each photo's row as expected,
+    "file not found" for the missing one, and the blurred astronaut well under the sharp one."""
+    by_name = {row["uri"].removeprefix(f"{bucket_uri}/"): row for row in rows}
+    for name, (_, status, expected) in photos.items():
+        row = by_name[name]
+        assert row["status"] == status, (name, row["error"])
+        if status == "ok":
+            assert row["error"] is None
+            assert (row["width"], row["height"]) == expected
+            assert 0.0 <= row["blur_probability"] <= 1.0
+        else:
+            assert expected in row["error"], (name, row["error"])
+            assert row["laplacian_var"] is None
+    assert by_name[missing]["status"] == "error"
+    assert by_name[missing]["error"] == "file not found"
+    sharp, blurry = by_name["photos/astronaut.jpg"], by_name["photos/astronaut_gaussian.jpg"]
+    assert blurry["laplacian_var"] < sharp["laplacian_var"] / 4

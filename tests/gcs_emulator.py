@@ -43,6 +43,16 @@ def wait_until_serving(process: subprocess.Popen, probe_url: str, log: Path, nam
     pytest.fail(f"{name} did not answer within {START_TIMEOUT_S} s:\n{log.read_text()}")
 
 
+def stop_server(process: subprocess.Popen) -> None:
+    """Stop a test server: politely, then for good after 10 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @contextmanager
 def running_emulator(workdir: Path) -> Iterator[str]:
     """A running emulator; every GCS client in this process talks to it, anonymously, until exit."""
@@ -70,12 +80,7 @@ def running_emulator(workdir: Path) -> Iterator[str]:
             env.setattr(beam_auth._Credentials, "_credentials", None)
             yield url
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_server(process)
 
 
 def client() -> storage.Client:

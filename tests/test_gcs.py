@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import skimage.data
+from conftest import check_bucket_rows
 from gcs_emulator import PROJECT
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
@@ -121,21 +122,7 @@ def test_one_row_per_file_pattern_and_manifest(scored) -> None:
 
 def test_rows_of_good_and_broken_files(scored) -> None:
     _, rows, _ = scored
-    by_name = {row["uri"].removeprefix(f"gs://{BUCKET}/"): row for row in rows}
-    for name, (_, status, expected) in PHOTOS.items():
-        row = by_name[name]
-        assert row["status"] == status, (name, row["error"])
-        if status == "ok":
-            assert row["error"] is None
-            assert (row["width"], row["height"]) == expected
-            assert 0.0 <= row["blur_probability"] <= 1.0
-        else:
-            assert expected in row["error"], (name, row["error"])
-            assert row["laplacian_var"] is None
-    assert by_name[MISSING]["status"] == "error"
-    assert by_name[MISSING]["error"] == "file not found"
-    sharp, blurred = by_name["photos/astronaut.jpg"], by_name["photos/astronaut_gaussian.jpg"]
-    assert blurred["laplacian_var"] < sharp["laplacian_var"] / 4
+    check_bucket_rows(rows, f"gs://{BUCKET}", PHOTOS, MISSING)
 
 
 def test_model_read_from_gs(scored) -> None:

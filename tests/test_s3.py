@@ -24,8 +24,8 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
-from conftest import REPO_ROOT, blurred, encode, sharp_rgb
-from gcs_emulator import free_port, wait_until_serving
+from conftest import REPO_ROOT, blurred, check_bucket_rows, encode, sharp_rgb
+from gcs_emulator import free_port, stop_server, wait_until_serving
 
 from model import MODEL_DIR
 from pipeline import score
@@ -65,12 +65,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             env.setenv("AWS_EC2_METADATA_DISABLED", "true")
             yield url
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_server(process)
 
 
 def _s3_options(endpoint: str) -> PipelineOptions:
@@ -168,21 +163,7 @@ def test_one_row_per_file_pattern_and_manifest(scored) -> None:
 
 def test_rows_of_good_and_broken_files(scored) -> None:
     _, _, rows, _ = scored
-    by_name = {row["uri"].removeprefix(f"s3://{BUCKET}/"): row for row in rows}
-    for name, (_, status, expected) in PHOTOS.items():
-        row = by_name[name]
-        assert row["status"] == status, (name, row["error"])
-        if status == "ok":
-            assert row["error"] is None
-            assert (row["width"], row["height"]) == expected
-            assert 0.0 <= row["blur_probability"] <= 1.0
-        else:
-            assert expected in row["error"], (name, row["error"])
-            assert row["laplacian_var"] is None
-    assert by_name[MISSING]["status"] == "error"
-    assert by_name[MISSING]["error"] == "file not found"
-    sharp, blurry = by_name["photos/astronaut.jpg"], by_name["photos/astronaut_gaussian.jpg"]
-    assert blurry["laplacian_var"] < sharp["laplacian_var"] / 4
+    check_bucket_rows(rows, f"s3://{BUCKET}", PHOTOS, MISSING)
 
 
 def test_model_read_from_s3(scored) -> None:
