@@ -168,10 +168,16 @@ class _Batches:
 
         class Batches(keras.utils.PyDataset):
             def __init__(
-                self, arrays: dict[str, np.ndarray], rows: np.ndarray, seed: int | None, epoch: int = 0
+                self,
+                arrays: dict[str, np.ndarray],
+                rows: np.ndarray,
+                seed: int | None,
+                epoch: int = 0,
+                keep_weight: float = 1.0,
             ):
                 super().__init__()
                 self.arrays, self.rows, self.seed = arrays, rows.copy(), seed
+                self.keep_weight = keep_weight
                 self._start_epoch(epoch)
 
             def _start_epoch(self, epoch: int) -> None:
@@ -192,7 +198,10 @@ class _Batches:
                 return (
                     views,
                     {"blurry": a["blurry"][rows], "blur_type": a["blur_type"][rows]},
-                    {"blurry": np.ones(len(rows), np.float32), "blur_type": a["blur_type_weight"][rows]},
+                    {
+                        "blurry": np.where(a["blurry"][rows] < 0.5, self.keep_weight, 1.0).astype(np.float32),
+                        "blur_type": a["blur_type_weight"][rows],
+                    },
                 )
 
             def on_epoch_end(self) -> None:
@@ -233,8 +242,11 @@ def train_model(
     width: int,
     checkpoints: Path | None = None,
     resume: bool = False,
+    keep_weight: float = 1.0,
 ):
-    """Train (or, with resume, continue from the last epoch checkpoint in `checkpoints`)."""
+    """Train (or, with resume, continue from the last epoch checkpoint in `checkpoints`). The `blurry`
+    loss of photos to keep counts keep_weight times: a false alarm on a bokeh portrait or a foggy
+    landscape costs a user more than a missed blurry photo, and sharp photos are the minority."""
     import keras
 
     from model import layers as _registers_the_models_own_layers  # noqa: F401  (load_model looks them up)
@@ -262,8 +274,8 @@ def train_model(
     callbacks = [_EpochCheckpoint(checkpoints, history)] if checkpoints else []
     if done < epochs:
         model.fit(
-            _Batches(train, np.arange(split, len(train["views"])), seed, epoch=done),
-            validation_data=_Batches(train, np.arange(split), seed=None),
+            _Batches(train, np.arange(split, len(train["views"])), seed, done, keep_weight),
+            validation_data=_Batches(train, np.arange(split), None, keep_weight=keep_weight),
             epochs=epochs,
             initial_epoch=done,
             verbose=2,
@@ -307,6 +319,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--width", type=int, default=16, help="network width (channels of its first layers)")
     parser.add_argument("--seed", type=int, default=20261126)
+    parser.add_argument(
+        "--keep-weight",
+        type=float,
+        default=2.0,
+        help="weight of photos to keep (sharp, bokeh) in the blurry loss; above 1 trades misses for"
+        " fewer false alarms",
+    )
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument(
         "--cache",
@@ -351,7 +370,9 @@ def main(argv: list[str] | None = None) -> None:
     generated = time.time()
     log.info("generated %d examples in %.0f s", len(arrays["views"]), generated - started)
     checkpoints = cache / "checkpoints" if cache else None
-    model, history = train_model(arrays, args.epochs, args.seed, args.width, checkpoints, args.resume)
+    model, history = train_model(
+        arrays, args.epochs, args.seed, args.width, checkpoints, args.resume, args.keep_weight
+    )
     trained = time.time()
 
     out = Path(args.out)
@@ -366,6 +387,7 @@ def main(argv: list[str] | None = None) -> None:
             "examples": len(arrays["views"]),
             "epochs": args.epochs,
             "width": args.width,
+            "keep_weight": args.keep_weight,
             "sharp_sources": len(sharp),
             "real_photos": len(real),
             "masks": len(masks),
