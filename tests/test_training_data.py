@@ -75,3 +75,19 @@ def test_averaged_gopro_frames_are_blurred_compared_with_their_middle_frame() ->
     blurred, sharp = motion_sources.averaged_motion(paths, np.random.default_rng(1))
     ratio = motion_sources.gradient_energy(blurred) / motion_sources.gradient_energy(sharp)
     assert ratio <= motion_sources.MAX_AVERAGE_DETAIL
+
+
+def test_batches_weight_photos_to_keep_in_the_blurry_loss_only() -> None:
+    from training.train import _Batches
+
+    blurry = np.array([1, 0, 1, 0, 0], np.float32)
+    arrays = {
+        "views": np.zeros((5, 5, 8, 8, 3), np.uint8),
+        "blurry": blurry,
+        "blur_type": np.array([2, 0, 1, 5, 0], np.int32),
+        "blur_type_weight": np.array([1, 1, 1, 1, 0], np.float32),
+    }
+    _, labels, weights = _Batches(arrays, np.arange(5), seed=None, keep_weight=2.5)[0]
+    assert weights["blurry"].tolist() == [1.0, 2.5, 1.0, 2.5, 2.5]
+    assert weights["blur_type"].tolist() == [1, 1, 1, 1, 0]
+    assert labels["blurry"].tolist() == blurry.tolist()
