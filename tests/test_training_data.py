@@ -87,7 +87,7 @@ def test_batches_weight_photos_to_keep_in_the_blurry_loss_only() -> None:
         "blur_type": np.array([2, 0, 1, 5, 0], np.int32),
         "blur_type_weight": np.array([1, 1, 1, 1, 0], np.float32),
     }
-    _, labels, weights = _Batches(arrays, np.arange(5), seed=None, keep_weight=2.5)[0]
-    assert weights["blurry"].tolist() == [1.0, 2.5, 1.0, 2.5, 2.5]
+    _, labels, weights = _Batches(arrays, np.arange(5), seed=None, keep_weights=(2.5, 4.0))[0]
+    assert weights["blurry"].tolist() == [1.0, 2.5, 1.0, 4.0, 2.5]
     assert weights["blur_type"].tolist() == [1, 1, 1, 1, 0]
     assert labels["blurry"].tolist() == blurry.tolist()

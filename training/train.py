@@ -39,6 +39,7 @@ BATCH_SIZE = 32
 AVERAGED_BLURRY = 400
 """Real motion blur made from the raw GoPro frames (7-15 averaged), plus AVERAGED_SHARP single frames."""
 AVERAGED_SHARP = 100
+KEEP_WEIGHTS = (2.0, 4.0)  # sharp, bokeh: see blurry_loss_weights
 CHECKPOINT_FILE = "checkpoint.keras"
 CHECKPOINT_STATE = "checkpoint.json"
 
@@ -130,6 +131,17 @@ def generate_training_set(
     return arrays
 
 
+def blurry_loss_weights(
+    blurry: np.ndarray, blur_type: np.ndarray, sharp_weight: float, bokeh_weight: float
+) -> np.ndarray:
+    """Per-example weights of the `blurry` loss: 1 for blurry photos, sharp_weight for sharp ones and
+    bokeh_weight for bokeh ones. A false alarm on a bokeh portrait or a foggy landscape costs a user
+    more than a missed blurry photo; with the real motion examples, blurry photos are 57% of the set."""
+    keep = blurry < 0.5
+    bokeh = blur_type == BLUR_TYPES.index("bokeh")
+    return np.where(keep, np.where(bokeh, bokeh_weight, sharp_weight), 1.0).astype(np.float32)
+
+
 def flip_and_turn(views: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Each photo's views (N, V, H, W, 3) mirrored and/or turned a quarter at random, the same way for
     all views of one photo. Neither changes whether or how a photo is blurred (a motion path turns with
@@ -173,11 +185,11 @@ class _Batches:
                 rows: np.ndarray,
                 seed: int | None,
                 epoch: int = 0,
-                keep_weight: float = 1.0,
+                keep_weights: tuple[float, float] = (1.0, 1.0),
             ):
                 super().__init__()
                 self.arrays, self.rows, self.seed = arrays, rows.copy(), seed
-                self.keep_weight = keep_weight
+                self.keep_weights = keep_weights
                 self._start_epoch(epoch)
 
             def _start_epoch(self, epoch: int) -> None:
@@ -199,7 +211,9 @@ class _Batches:
                     views,
                     {"blurry": a["blurry"][rows], "blur_type": a["blur_type"][rows]},
                     {
-                        "blurry": np.where(a["blurry"][rows] < 0.5, self.keep_weight, 1.0).astype(np.float32),
+                        "blurry": blurry_loss_weights(
+                            a["blurry"][rows], a["blur_type"][rows], *self.keep_weights
+                        ),
                         "blur_type": a["blur_type_weight"][rows],
                     },
                 )
@@ -242,11 +256,10 @@ def train_model(
     width: int,
     checkpoints: Path | None = None,
     resume: bool = False,
-    keep_weight: float = 1.0,
+    keep_weights: tuple[float, float] = (1.0, 1.0),
 ):
     """Train (or, with resume, continue from the last epoch checkpoint in `checkpoints`). The `blurry`
-    loss of photos to keep counts keep_weight times: a false alarm on a bokeh portrait or a foggy
-    landscape costs a user more than a missed blurry photo, and sharp photos are the minority."""
+    loss of photos to keep is weighted by keep_weights (sharp, bokeh): see blurry_loss_weights."""
     import keras
 
     from model import layers as _registers_the_models_own_layers  # noqa: F401  (load_model looks them up)
@@ -274,8 +287,8 @@ def train_model(
     callbacks = [_EpochCheckpoint(checkpoints, history)] if checkpoints else []
     if done < epochs:
         model.fit(
-            _Batches(train, np.arange(split, len(train["views"])), seed, done, keep_weight),
-            validation_data=_Batches(train, np.arange(split), None, keep_weight=keep_weight),
+            _Batches(train, np.arange(split, len(train["views"])), seed, done, keep_weights),
+            validation_data=_Batches(train, np.arange(split), None, keep_weights=keep_weights),
             epochs=epochs,
             initial_epoch=done,
             verbose=2,
@@ -322,9 +335,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--keep-weight",
         type=float,
-        default=2.0,
-        help="weight of photos to keep (sharp, bokeh) in the blurry loss; above 1 trades misses for"
-        " fewer false alarms",
+        nargs=2,
+        default=KEEP_WEIGHTS,
+        metavar=("SHARP", "BOKEH"),
+        help="weights of sharp and of bokeh photos in the blurry loss (blurry photos: 1)",
     )
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument(
@@ -371,7 +385,7 @@ def main(argv: list[str] | None = None) -> None:
     log.info("generated %d examples in %.0f s", len(arrays["views"]), generated - started)
     checkpoints = cache / "checkpoints" if cache else None
     model, history = train_model(
-        arrays, args.epochs, args.seed, args.width, checkpoints, args.resume, args.keep_weight
+        arrays, args.epochs, args.seed, args.width, checkpoints, args.resume, tuple(args.keep_weight)
     )
     trained = time.time()
 
@@ -387,7 +401,7 @@ def main(argv: list[str] | None = None) -> None:
             "examples": len(arrays["views"]),
             "epochs": args.epochs,
             "width": args.width,
-            "keep_weight": args.keep_weight,
+            "keep_weights": list(args.keep_weight),
             "sharp_sources": len(sharp),
             "real_photos": len(real),
             "masks": len(masks),
