@@ -172,7 +172,12 @@ def training_lines(training: dict[str, Any] | None) -> str:
             time_line,
             f"- Data: {get('examples', '?')} examples from {get('sharp_sources', '?')} sharp sources,"
             f" {get('real_photos', '?')} real labelled photos, {get('masks', '?')} masks;"
-            f" {get('epochs', '?')} epochs, width {get('width', '?')}, seed {get('seed', '?')}.",
+            f" {get('epochs', '?')} epochs, width {get('width', '?')}, seed {get('seed', '?')}"
+            + (
+                f"; sharp and bokeh photos weighted {get('keep_weights')} in the blurry loss."
+                if get("keep_weights")
+                else "."
+            ),
             f"- Final training metrics: `{json.dumps(get('final', {}))}`",
         ]
     )
