@@ -10,8 +10,16 @@ here to reasons a person understands.
 
 from __future__ import annotations
 
+import io
+
 import cv2
 import numpy as np
+import pillow_heif
+
+# The rule Pillow's draft() uses to pick a HEIF thumbnail that is a scaled copy of the image (same mode,
+# aspect, orientation, crop and colour profile), trying the next when one does not decode. Private to
+# pillow-heif, which is pinned (requirements.txt); an upgrade that drops it fails here, at import.
+from pillow_heif.as_plugin import _thumbnail_for_size
 
 MAX_JPEG_SCANS = 200
 """A progressive JPEG from a camera, phone or editor has 10 scans (libjpeg's default script), a few dozen
@@ -116,3 +124,118 @@ DC_DRIFT_REASON = (
     "corrupt JPEG file (damaged image data: the colours shift at a row of blocks, as when a damaged "
     "bit offsets every block after it)"
 )
+
+
+# HEIF (HEIC): libheif and its HEVC decoder (libde265) decode damaged data without a word. Bytes inserted or
+# cut leave tiles or blocks never decoded (they come out flat green: all-zero YCbCr), flipped bits garble
+# blocks. Three checks, cheapest first: the file's boxes must fill it exactly; no block of the picture may
+# be that never-decoded green; and where the file carries its own thumbnail (phones and cameras write one,
+# encoded as a separate HEVC stream), the picture reduced to the thumbnail's size must agree with it.
+
+HEIF_TRUNCATED_REASON = "truncated HEIF file (the data ends early)"
+HEIF_STRUCTURE_REASON = (
+    "corrupt HEIF file (damaged image data: its boxes do not add up to the file's length, as when bytes "
+    "were inserted or cut)"
+)
+HEIF_UNDECODED_REASON = (
+    "corrupt HEIF file (damaged image data: part of the picture could not be decoded and would be flat green)"
+)
+
+
+def heif_structure_reason(data: bytes) -> str | None:
+    """Why a HEIF file's top-level boxes do not tile it exactly, or None when they do.
+
+    An ISO media file is a sequence of boxes (size, four-letter type, contents) that ends exactly at the
+    end of the file; the image data sits in one of them (mdat). Bytes cut from the end leave the last box
+    reaching past the end; bytes inserted inside a box push its end (and every later box) off, so a box
+    header lands on image data. libheif only reads the byte ranges its index (iloc) names, so it decodes
+    such a file, with the damaged tiles garbled or missing. Every intact HEIC and HEIF file at hand
+    (iPhone, Samsung, Canon, Nokia, Xiaomi, libheif's own) passes: trailers like Samsung's `sefd` are boxes.
+    """
+    position, length = 0, len(data)
+    while position < length:
+        if length - position < 8:
+            return HEIF_STRUCTURE_REASON
+        size, kind = int.from_bytes(data[position : position + 4], "big"), data[position + 4 : position + 8]
+        header = 8
+        if size == 1:  # a 64-bit size follows the type
+            if length - position < 16:
+                return HEIF_TRUNCATED_REASON
+            size, header = int.from_bytes(data[position + 8 : position + 16], "big"), 16
+        elif size == 0:  # the box runs to the end of the file
+            size = length - position
+        if size < header or not all(32 <= byte < 127 for byte in kind):
+            return HEIF_STRUCTURE_REASON
+        if position + size > length:
+            return HEIF_TRUNCATED_REASON
+        position += size
+    return None
+
+
+_UNDECODED_BLOCK = 16
+"""HEVC codes a picture in square blocks (CTBs) of 16, 32 or 64 pixels; one the decoder never reached is
+left at zero in all three YCbCr planes."""
+
+
+def undecoded_blocks(rgb: np.ndarray) -> int:
+    """How many aligned 16x16 blocks of a full-size HEIF decode are entirely the flat green that all-zero
+    YCbCr becomes (R = B = 0, G about 135 with the BT.601 matrix, 77 with BT.709): blocks the HEVC decoder
+    never reached. A photo does not hold 256 pixels of one exact green with red and blue clipped to 0."""
+    green = rgb[..., 1]
+    flat = (rgb[..., 0] == 0) & (rgb[..., 2] == 0) & (green >= 64) & (green <= 150)
+    if np.count_nonzero(flat) < _UNDECODED_BLOCK * _UNDECODED_BLOCK:
+        return 0
+    rows, columns = rgb.shape[0] // _UNDECODED_BLOCK, rgb.shape[1] // _UNDECODED_BLOCK
+    blocks = flat[: rows * _UNDECODED_BLOCK, : columns * _UNDECODED_BLOCK].reshape(
+        rows, _UNDECODED_BLOCK, columns, _UNDECODED_BLOCK
+    )
+    return int(np.count_nonzero(blocks.all(axis=(1, 3))))
+
+
+THUMBNAIL_DISAGREEMENT_LIMIT = 40.0
+"""thumbnail_disagreement above which a HEIF's picture is called damaged. Intact files: at most 11 on the
+real phone and camera HEICs at hand (an iPhone's, a Samsung's, a Nokia's), 17 with libheif's own
+nearest-neighbour thumbnails; flipped bits that visibly garble the picture score 78-219."""
+
+_THUMBNAIL_BLOCK = 8
+
+
+THUMBNAIL_MIN_SIDE = 128
+"""The smallest thumbnail compared: phones write 320x240 (iPhone) or 512x384 (Samsung), cameras 320x212
+and larger. The smallest one at least this size is decoded (a few ms)."""
+
+
+def heif_thumbnail(data: bytes) -> np.ndarray | None:
+    """The primary image's smallest embedded thumbnail of at least THUMBNAIL_MIN_SIDE pixels that is a
+    scaled copy of it, as RGB uint8 in display orientation (as libheif decodes the image itself); None
+    when it has none, or none that decodes."""
+    try:
+        heif = pillow_heif.open_heif(io.BytesIO(data))  # reads the boxes, decodes nothing
+        thumbnail = _thumbnail_for_size(heif[heif.primary_index], (THUMBNAIL_MIN_SIDE, THUMBNAIL_MIN_SIDE))
+        if thumbnail is None:
+            return None
+        return np.asarray(thumbnail.to_pillow().convert("RGB"))
+    except (OSError, ValueError, SyntaxError, RuntimeError, EOFError, IndexError):
+        return None
+
+
+def thumbnail_disagreement(rgb: np.ndarray, thumbnail: np.ndarray) -> float:
+    """The largest difference in mean grey level (0-255) between the picture and its thumbnail over
+    blocks of 8x8 thumbnail pixels, both area-averaged to those blocks.
+
+    Averaging over blocks first makes the score blind to how the thumbnail was made (libheif samples
+    the nearest pixel, phones filter) and to compression noise, while a garbled or never-decoded area
+    of the picture (or of the thumbnail) of a block or more still shows at full strength."""
+    height, width = thumbnail.shape[:2]
+    size = (max(1, round(width / _THUMBNAIL_BLOCK)), max(1, round(height / _THUMBNAIL_BLOCK)))
+    picture = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA)
+    small = cv2.resize(cv2.cvtColor(thumbnail, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA)
+    return float(np.abs(picture.astype(np.float32) - small.astype(np.float32)).max())
+
+
+def thumbnail_disagreement_reason(score: float) -> str:
+    """A row's reason for a HEIF whose picture and thumbnail disagree by `score` grey levels."""
+    return (
+        f"corrupt HEIF file (damaged image data: the picture differs from the file's own thumbnail by "
+        f"{score:.0f} grey levels in one area, as when damaged data garbles part of it)"
+    )

@@ -35,9 +35,16 @@ from PIL.JpegImagePlugin import JpegImageFile
 from pipeline.damage import (
     DC_DRIFT_LIMIT,
     DC_DRIFT_REASON,
+    HEIF_UNDECODED_REASON,
+    THUMBNAIL_DISAGREEMENT_LIMIT,
     dc_drift_score,
+    heif_structure_reason,
+    heif_thumbnail,
     jpeg_failure_reason,
+    thumbnail_disagreement,
+    thumbnail_disagreement_reason,
     too_many_scans_reason,
+    undecoded_blocks,
 )
 from pipeline.exif import NO_CAPTURE_FACTS, CaptureFacts, capture_facts
 from pipeline.filetypes import NotAPhoto, raw_kind, video_kind
@@ -309,6 +316,11 @@ def _decode_opened(
         else preview_factor(stored_width, stored_height, preview_long_side)
     )
     strict_jpeg = isinstance(image, JpegImageFile) and image.mode in ("RGB", "L")  # CMYK: through Pillow
+    heif = image_format == "HEIF"
+    if heif:  # libheif decodes damaged HEVC data without a word (pipeline.damage)
+        broken = heif_structure_reason(data)
+        if broken is not None:
+            raise DecodeError(broken)
     if not strict_jpeg:
         # Before getexif: a PNG's getexif loads the pixels itself and would swallow a decoding error.
         image.load()  # for a GIF, APNG, WebP or TIFF this is the first frame or page
@@ -325,10 +337,14 @@ def _decode_opened(
             raise DecodeError(DC_DRIFT_REASON)
     else:
         rgb = _to_rgb(image)
+        if heif and undecoded_blocks(rgb):
+            raise DecodeError(HEIF_UNDECODED_REASON)
     decoded_size = (rgb.shape[1], rgb.shape[0])
     left_to_reduce = factor // max(1, round(stored_width / decoded_size[0]))
     if left_to_reduce > 1:
         rgb = _box_reduce(rgb, left_to_reduce)
+    if heif:
+        _check_heif_thumbnail(rgb, data)
     width, height = (
         (stored_height, stored_width)
         if orientation in _QUARTER_TURN_ORIENTATIONS
@@ -343,6 +359,16 @@ def _decode_opened(
         decoded_size=decoded_size,
         capture=capture_facts(exif),
     )
+
+
+def _check_heif_thumbnail(rgb: np.ndarray, data: bytes) -> None:
+    """Raise DecodeError when a HEIF's decoded picture (oriented by libheif, reduced) and its own
+    thumbnail disagree: damaged HEVC data garbles one of them (pipeline.damage)."""
+    thumbnail = heif_thumbnail(data)
+    if thumbnail is not None:
+        score = thumbnail_disagreement(rgb, thumbnail)
+        if score > THUMBNAIL_DISAGREEMENT_LIMIT:
+            raise DecodeError(thumbnail_disagreement_reason(score))
 
 
 def _jpeg_mcu_size(image: JpegImageFile) -> tuple[int, int]:
