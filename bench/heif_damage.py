@@ -6,7 +6,8 @@ For each intact file: its thumbnail_disagreement (None when it has no usable thu
 undecoded_blocks and heif_structure_reason, and what decode_photo says (ok, or the error row's
 reason). --from-jpegs first encodes real photos as a phone would (HEVC in a grid of 512x512 tiles with a
 320 px thumbnail, quality 85, x265's ultrafast preset to keep it to seconds a photo; libheif's thumbnails
-sample the nearest pixel, the hardest case for the thumbnail check) into bench/work/heif_from_jpegs/. Prints one line per file, then one JSON summary.
+sample the nearest pixel, the hardest case for the thumbnail check) into bench/work/heif_from_jpegs/.
+Prints one line per file, then one JSON summary.
 """
 
 from __future__ import annotations

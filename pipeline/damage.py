@@ -237,5 +237,5 @@ def thumbnail_disagreement_reason(score: float) -> str:
     """A row's reason for a HEIF whose picture and thumbnail disagree by `score` grey levels."""
     return (
         f"corrupt HEIF file (damaged image data: the picture differs from the file's own thumbnail by "
-        f"{score:.0f} grey levels in one area, as when damaged data garbles part of it)"
+        f"{score:.0f} grey levels in one area, as when damaged data garbles one of them)"
     )
