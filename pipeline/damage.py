@@ -181,9 +181,13 @@ def undecoded_blocks(rgb: np.ndarray) -> int:
     """How many aligned 16x16 blocks of a full-size HEIF decode are entirely the flat green that all-zero
     YCbCr becomes (R = B = 0, G about 135 with the BT.601 matrix, 77 with BT.709): blocks the HEVC decoder
     never reached. A photo does not hold 256 pixels of one exact green with red and blue clipped to 0."""
+    whole_block = _UNDECODED_BLOCK * _UNDECODED_BLOCK
+    no_red = rgb[..., 0] == 0
+    if np.count_nonzero(no_red) < whole_block:  # most photos: one pass over one channel, 4 ms for 12 MP
+        return 0
     green = rgb[..., 1]
-    flat = (rgb[..., 0] == 0) & (rgb[..., 2] == 0) & (green >= 64) & (green <= 150)
-    if np.count_nonzero(flat) < _UNDECODED_BLOCK * _UNDECODED_BLOCK:
+    flat = no_red & (rgb[..., 2] == 0) & (green >= 64) & (green <= 150)
+    if np.count_nonzero(flat) < whole_block:
         return 0
     rows, columns = rgb.shape[0] // _UNDECODED_BLOCK, rgb.shape[1] // _UNDECODED_BLOCK
     blocks = flat[: rows * _UNDECODED_BLOCK, : columns * _UNDECODED_BLOCK].reshape(
