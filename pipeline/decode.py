@@ -337,14 +337,12 @@ def _decode_opened(
             raise DecodeError(DC_DRIFT_REASON)
     else:
         rgb = _to_rgb(image)
-        if heif and undecoded_blocks(rgb):
-            raise DecodeError(HEIF_UNDECODED_REASON)
+        if heif:
+            _check_heif_pixels(rgb, data)
     decoded_size = (rgb.shape[1], rgb.shape[0])
     left_to_reduce = factor // max(1, round(stored_width / decoded_size[0]))
     if left_to_reduce > 1:
         rgb = _box_reduce(rgb, left_to_reduce)
-    if heif:
-        _check_heif_thumbnail(rgb, data)
     width, height = (
         (stored_height, stored_width)
         if orientation in _QUARTER_TURN_ORIENTATIONS
@@ -361,9 +359,11 @@ def _decode_opened(
     )
 
 
-def _check_heif_thumbnail(rgb: np.ndarray, data: bytes) -> None:
-    """Raise DecodeError when a HEIF's decoded picture (oriented by libheif, reduced) and its own
-    thumbnail disagree: damaged HEVC data garbles one of them (pipeline.damage)."""
+def _check_heif_pixels(rgb: np.ndarray, data: bytes) -> None:
+    """Raise DecodeError when a HEIF's full-size decode (oriented by libheif) has never-decoded blocks
+    or disagrees with the file's own thumbnail: damaged HEVC data (pipeline.damage)."""
+    if undecoded_blocks(rgb):
+        raise DecodeError(HEIF_UNDECODED_REASON)
     thumbnail = heif_thumbnail(data)
     if thumbnail is not None:
         score = thumbnail_disagreement(rgb, thumbnail)

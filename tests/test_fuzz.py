@@ -23,7 +23,8 @@ VISIBLE_MAD = 2.0
 
 def _bases() -> dict[str, bytes]:
     """Real photos (scikit-image's), as the formats phones and cameras write. The HEIC as a phone writes
-    one: HEVC in a grid of 512x512 tiles, with a 320 px thumbnail (an iPhone's is 320x240)."""
+    one: HEVC in a grid of 512x512 tiles, with a 320 px thumbnail (an iPhone's is 320x240); and the same
+    without a thumbnail (some phones' and editors' HEICs have none), which leaves one check fewer."""
     import cv2
 
     astronaut = cv2.resize(sharp_rgb("astronaut"), (1024, 1024), interpolation=cv2.INTER_CUBIC)
@@ -32,7 +33,11 @@ def _bases() -> dict[str, bytes]:
         "jpeg": encode(astronaut, "JPEG", quality=90),
         "png": encode(sharp_rgb("chelsea"), "PNG"),
         "heic": encode(coffee, "HEIF", quality=85, thumbnails=[320], tile_size=512),
+        "heic-without-thumbnail": encode(coffee, "HEIF", quality=85, tile_size=512),
     }
+
+
+SUFFIXES = {"jpeg": "jpg", "png": "png", "heic": "heic", "heic-without-thumbnail": "heic"}
 
 
 def damage(data: bytes, rng: np.random.Generator) -> tuple[str, bytes]:
@@ -74,7 +79,7 @@ def fuzz_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[st
         assert intact is not None
         for index in range(VARIANTS_PER_FILE):
             kind, variant = damage(data, rng)
-            path = folder / f"{name}_{index:03d}_{kind}.{'jpg' if name == 'jpeg' else name}"
+            path = folder / f"{name}_{index:03d}_{kind}.{SUFFIXES[name]}"
             path.write_bytes(variant)
             pixels = pillow_pixels(variant)
             if pixels is None:
@@ -89,7 +94,7 @@ def test_fuzzed_files_get_one_row_each_and_damage_is_not_called_a_photo(fuzz_fol
     folder, truth = fuzz_folder
     output = run_job("--input", f"{folder}/*")
     by_uri = {row["uri"]: row for row in output.rows}
-    assert len(output.rows) == len(by_uri) == len(truth) == 3 * VARIANTS_PER_FILE
+    assert len(output.rows) == len(by_uri) == len(truth) == len(SUFFIXES) * VARIANTS_PER_FILE
     assert set(by_uri) == set(truth)
 
     refused = [uri for uri, (_, visible) in truth.items() if visible is None]
@@ -102,25 +107,33 @@ def test_fuzzed_files_get_one_row_each_and_damage_is_not_called_a_photo(fuzz_fol
         f"(job: {len(visible) - len(missed)} not ok, {len(missed)} ok); unchanged or invisible "
         f"{len(unchanged)} (job: {sum(by_uri[u]['status'] == 'ok' for u in unchanged)} ok)"
     )
-    for kind in ("jpeg", "png", "heic"):
-        seen = [uri for uri in visible if Path(uri).name.startswith(kind)]
-        print(f"  {kind}: visibly changed {len(seen)}, called ok {sum(uri in missed for uri in seen)}")
+
+    def caught(kind: str) -> tuple[int, int]:
+        """(not called ok, visibly changed) among one base file's variants."""
+        seen = [uri for uri in visible if Path(uri).name.startswith(f"{kind}_")]
+        return len(seen) - sum(uri in missed for uri in seen), len(seen)
+
+    counts = {kind: caught(kind) for kind in SUFFIXES}
+    for kind, (found, seen) in counts.items():
+        print(f"  {kind}: visibly changed {seen}, called ok {seen - found}")
     for uri in missed:
         print("  missed:", Path(uri).name, f"(Pillow: {truth[uri][0]})")
     # Whatever Pillow refuses, the job refuses too.
     assert all(by_uri[uri]["status"] == "error" for uri in refused)
-    assert len(visible) >= 100, "the fuzz should damage many pictures visibly"
-    # At least 95% of the visibly changed variants are not called ok photos, overall and for HEIC
-    # (measured: 0 of 85 HEICs missed: the box structure, never-decoded green blocks and the thumbnail
-    # comparison, pipeline/damage.py). JPEG and PNG: libjpeg-turbo's warnings, the DC drift score, zlib
-    # and Pillow's checks catch at least 90% (measured: 43 of 47; the 4 missed shift the picture by
-    # 2.9-4.5 levels: damaged tables, or a DC coefficient on a block row boundary).
-    assert len(missed) <= 0.05 * len(visible), missed
-    heic = [uri for uri in visible if uri.endswith(".heic")]
-    assert len(heic) >= 50 and sum(uri in missed for uri in heic) <= 0.05 * len(heic)
-    checked = [uri for uri in visible if not uri.endswith(".heic")]
-    checked_missed = [uri for uri in checked if uri in missed]
-    assert len(checked) >= 30 and len(checked_missed) <= 0.10 * len(checked), checked_missed
+
+    # The issue's target, on its three files (a JPEG, a PNG, a HEIC as phones write it): at least 95% of
+    # the visibly changed variants are not called ok photos, overall and for the HEIC (measured: 129 of
+    # 133; HEIC 86 of 86: the box structure, never-decoded green blocks and the thumbnail comparison,
+    # pipeline/damage.py). JPEG and PNG: libjpeg-turbo's warnings, the DC drift score, zlib and Pillow's
+    # checks catch at least 90% (measured: 43 of 47; the 4 missed are small DC steps, 2.9-4.5 levels,
+    # under the drift limit). A HEIC without a thumbnail has no picture to compare with: at least 85%
+    # (measured: 77 of 85; the 8 missed are tiles garbled by flipped bits, with no green block).
+    jpeg, png, heic, bare = counts.values()
+    issue_caught, issue_visible = jpeg[0] + png[0] + heic[0], jpeg[1] + png[1] + heic[1]
+    assert issue_visible >= 100 and issue_caught >= 0.95 * issue_visible, (issue_caught, issue_visible)
+    assert heic[1] >= 50 and heic[0] >= 0.95 * heic[1], heic
+    assert jpeg[1] + png[1] >= 30 and jpeg[0] + png[0] >= 0.90 * (jpeg[1] + png[1]), (jpeg, png)
+    assert bare[1] >= 50 and bare[0] >= 0.85 * bare[1], bare
     for row in output.rows:
         assert row["status"] in ("ok", "error", "skipped")
         if row["status"] != "ok":
