@@ -177,23 +177,29 @@ _UNDECODED_BLOCK = 16
 left at zero in all three YCbCr planes."""
 
 
+def _undecoded_green(rgb: np.ndarray) -> np.ndarray:
+    green = rgb[..., 1]
+    return (rgb[..., 0] == 0) & (rgb[..., 2] == 0) & (green >= 64) & (green <= 150)
+
+
 def undecoded_blocks(rgb: np.ndarray) -> int:
     """How many aligned 16x16 blocks of a full-size HEIF decode are entirely the flat green that all-zero
     YCbCr becomes (R = B = 0, G about 135 with the BT.601 matrix, 77 with BT.709): blocks the HEVC decoder
     never reached. A photo does not hold 256 pixels of one exact green with red and blue clipped to 0."""
-    whole_block = _UNDECODED_BLOCK * _UNDECODED_BLOCK
-    no_red = rgb[..., 0] == 0
-    if np.count_nonzero(no_red) < whole_block:  # most photos: one pass over one channel, 4 ms for 12 MP
-        return 0
-    green = rgb[..., 1]
-    flat = no_red & (rgb[..., 2] == 0) & (green >= 64) & (green <= 150)
-    if np.count_nonzero(flat) < whole_block:
-        return 0
     rows, columns = rgb.shape[0] // _UNDECODED_BLOCK, rgb.shape[1] // _UNDECODED_BLOCK
-    blocks = flat[: rows * _UNDECODED_BLOCK, : columns * _UNDECODED_BLOCK].reshape(
-        rows, _UNDECODED_BLOCK, columns, _UNDECODED_BLOCK
+    if not rows or not columns:
+        return 0
+    blocks = rgb[: rows * _UNDECODED_BLOCK, : columns * _UNDECODED_BLOCK].reshape(
+        rows, _UNDECODED_BLOCK, columns, _UNDECODED_BLOCK, 3
     )
-    return int(np.count_nonzero(blocks.all(axis=(1, 3))))
+    # Only blocks whose middle pixel is that green can be all green: one pixel in 256 is looked at
+    # first (0.1 ms for 12 MP, against 45 ms for every pixel of a dark photo).
+    middle = _UNDECODED_BLOCK // 2
+    candidate_rows, candidate_columns = np.nonzero(_undecoded_green(blocks[:, middle, :, middle]))
+    if not len(candidate_rows):
+        return 0
+    candidates = blocks[candidate_rows, :, candidate_columns]  # (n, 16, 16, 3)
+    return int(np.count_nonzero(_undecoded_green(candidates).all(axis=(1, 2))))
 
 
 THUMBNAIL_DISAGREEMENT_LIMIT = 40.0
