@@ -4,6 +4,7 @@ Random bit flips, truncations and insertions, fixed seed. The job must finish wi
 and a variant whose pixels visibly changed (mean absolute difference over 2 grey levels against the
 intact file's decode, both decoded by Pillow alone, which checks nothing) must not come back as a plain
 `ok` photo in at least 95% of cases. The counts are printed (pytest -s) for the README.
+About 75 s on an idle 2-core machine, 4.5 minutes while a model trains.
 """
 
 from __future__ import annotations
@@ -124,16 +125,18 @@ def test_fuzzed_files_get_one_row_each_and_damage_is_not_called_a_photo(fuzz_fol
     # The issue's target, on its three files (a JPEG, a PNG, a HEIC as phones write it): at least 95% of
     # the visibly changed variants are not called ok photos, overall and for the HEIC (measured: 129 of
     # 133; HEIC 86 of 86: the box structure, never-decoded green blocks and the thumbnail comparison,
-    # pipeline/damage.py). JPEG and PNG: libjpeg-turbo's warnings, the DC drift score, zlib and Pillow's
-    # checks catch at least 90% (measured: 43 of 47; the 4 missed are small DC steps, 2.9-4.5 levels,
-    # under the drift limit). A HEIC without a thumbnail has no picture to compare with: at least 85%
-    # (measured: 77 of 85; the 8 missed are tiles garbled by flipped bits, with no green block).
+    # pipeline/damage.py); and over all four files (measured: 209 of 218). JPEG and PNG: libjpeg-turbo's
+    # warnings, the DC drift score, zlib and Pillow's checks catch at least 90% (measured: 43 of 47; the 4
+    # missed are small DC steps, 2.9-4.5 levels, under the drift limit). A HEIC without a thumbnail has no
+    # picture to compare with: at least 90% (measured: 80 of 85; the 5 missed are tiles garbled by
+    # flipped bits, with no never-decoded block).
     jpeg, png, heic, bare = counts.values()
     issue_caught, issue_visible = jpeg[0] + png[0] + heic[0], jpeg[1] + png[1] + heic[1]
     assert issue_visible >= 100 and issue_caught >= 0.95 * issue_visible, (issue_caught, issue_visible)
+    assert len(visible) - len(missed) >= 0.95 * len(visible), missed
     assert heic[1] >= 50 and heic[0] >= 0.95 * heic[1], heic
     assert jpeg[1] + png[1] >= 30 and jpeg[0] + png[0] >= 0.90 * (jpeg[1] + png[1]), (jpeg, png)
-    assert bare[1] >= 50 and bare[0] >= 0.85 * bare[1], bare
+    assert bare[1] >= 50 and bare[0] >= 0.90 * bare[1], bare
     for row in output.rows:
         assert row["status"] in ("ok", "error", "skipped")
         if row["status"] != "ok":

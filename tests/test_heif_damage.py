@@ -119,11 +119,16 @@ def test_the_boxes_must_fill_the_file(phone_heic: bytes) -> None:
 
 def test_never_decoded_blocks_are_found(coffee: np.ndarray, phone_heic: bytes) -> None:
     painted = coffee.copy()
-    painted[32:48, 64:80] = (0, 135, 0)  # one aligned 16x16 block of all-zero YCbCr
+    painted[32:36, 64:68] = (0, 136, 0)  # one aligned 4x4 block of all-zero YCbCr (BT.601, full range)
     assert undecoded_blocks(painted) == 1
+    painted[64:80, 64:80] = (0, 77, 0)  # sixteen more: all-zero YCbCr with the BT.709 matrix
+    assert undecoded_blocks(painted) == 17
     shifted = coffee.copy()
-    shifted[40:56, 64:80] = (0, 135, 0)  # the same green straddling two blocks: no whole block
+    shifted[34:38, 66:70] = (0, 136, 0)  # the same green straddling four blocks: no whole block
     assert undecoded_blocks(shifted) == 0
+    graphic = coffee.copy()
+    graphic[32:96, 64:192] = (0, 128, 0)  # HTML's "green" in a screenshot is not never-decoded data
+    assert undecoded_blocks(graphic) == 0
     assert undecoded_blocks(coffee) == 0
     # One flipped bit that stops the HEVC decoder early: the rest of the tile stays green.
     damaged = flip_bit_at(phone_heic, 0.25)
