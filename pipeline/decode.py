@@ -9,7 +9,7 @@ applied.
 Every mode becomes RGB: 16-bit images are scaled to 8 bits, transparent pixels are laid on white, and
 animations give their first frame. Any failure raises DecodeError with a reason a person understands.
 
-Length (about 490 lines): one decoder with its entry points (plain bytes, a read file with its time
+Length (about 510 lines): one decoder with its entry points (plain bytes, a read file with its time
 budget, a RAW's preview) and its reasons kept together; the checks themselves live in pipeline.damage,
 pipeline.raw, pipeline.filetypes and pipeline.exif.
 
