@@ -7,10 +7,10 @@ Sharp photos (plus the ones inside scikit-image) are degraded into the six blur 
 between thumbnail and the working scale (camera shake from measured kernels and hand-held paths, blurred
 in linear light, night scenes among them); real labelled photos, real motion pairs and averaged GoPro
 frames are mixed in. Held-out scenes (training.sources.is_held_out, training.motion_sources) are never
-used here. Fixed seed; the defaults make the v2 candidate (blur-cnn-20261130-0108, not shipped: see
-README, The model): 17,400 examples and 20 epochs, 85.7 minutes
-wall and 5,895 CPU seconds on this 2-core machine shared with other work (22 min making the examples,
-63 min training). The examples and a checkpoint per epoch are kept in --cache; --resume continues.
+used here. Fixed seed; the defaults make the shipped model (blur-cnn-20261130-0424): 17,400 examples,
+20 epochs, sharp and bokeh photos weighted 2 and 4 in the blurry loss; about 77 minutes on this 2-core
+machine shared with other work (22 min making the examples, 54 min training; README, The model).
+The examples and a checkpoint per epoch are kept in --cache; --resume continues.
 """
 
 from __future__ import annotations
