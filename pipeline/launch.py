@@ -4,7 +4,7 @@ with one line saying what to do (pipeline.score's main prints it and exits with 
 In order: Beam's options are all known ones (parse time, in score.parse_job_args); Cloud Storage
 credentials and buckets; the S3 endpoint, credentials and buckets; the manifest's encoding; every
 --input pattern matches something; the earlier run of --skip_scored exists; the model loads and
-gives finite outputs for a probe batch.
+gives finite outputs for a probe batch (once per model file: pipeline.model_probe).
 """
 
 from __future__ import annotations
@@ -234,14 +234,24 @@ def resolve_inputs(
 def check_model(model_dir: str):
     """Load the model as a worker will and probe it (model.contract.load_blur_model): a missing or
     truncated .keras, metadata for other blur types or views, NaN weights: all stop here.
-    Returns its ModelMetadata."""
-    from model.contract import ModelContractError, load_blur_model
+    Returns its ModelMetadata. The metadata is checked every time; the load and probe are skipped
+    when these exact files passed them before (pipeline.model_probe), so TensorFlow is not imported."""
+    from model.contract import ModelContractError, load_blur_model, read_metadata
+    from pipeline import model_probe
     from pipeline.inference import local_model_dir
     from pipeline.quiet import filtered_native_stderr
 
     try:
-        with local_model_dir(model_dir) as local, filtered_native_stderr():
-            return load_blur_model(local).metadata
+        with local_model_dir(model_dir) as local:
+            metadata = read_metadata(local)
+            metadata.check_matches_job()
+            key = model_probe.probe_key(local)
+            if model_probe.passed_before(key, metadata.version):
+                return metadata
+            with filtered_native_stderr():
+                metadata = load_blur_model(local).metadata
+            model_probe.remember(key, metadata.version)
+            return metadata
     except ModelContractError:
         raise
     except Exception as error:

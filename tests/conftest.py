@@ -32,6 +32,23 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # wherever pytest was started from.
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
 
+
+@pytest.fixture(autouse=True, scope="session")
+def own_model_probe_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The launcher remembers model probes that passed (pipeline.model_probe): the tests start with
+    none and keep theirs out of the user's cache."""
+    from pipeline.model_probe import CACHE_DIR_ENV
+
+    folder = tmp_path_factory.mktemp("model-probes")
+    before = os.environ.get(CACHE_DIR_ENV)
+    os.environ[CACHE_DIR_ENV] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop(CACHE_DIR_ENV, None)
+    else:
+        os.environ[CACHE_DIR_ENV] = before
+
+
 SHARP_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera")
 """scikit-image photos that are sharp: Laplacian variance 400-1500 at their size (threshold: 100)."""
 
