@@ -7,22 +7,29 @@ modification time. Its earlier row is carried into this run's output (`carried_o
 thresholds from the stored probabilities, so the newest run alone holds the latest result for every
 file. Only `ok` and `skipped` rows are carried: an `error` may have been passing (a timeout, a 503),
 so the file is tried again.
+
+Before the job is built, the launcher counts the files the run will read (`files_to_score`, from the
+listing and the earlier run's key columns): a re-run on this machine with only a few of them is run in
+one process rather than in worker processes that would each import TensorFlow (`fit_workers`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
 
 from pipeline import rows
 from pipeline.files import MatchedFile
 from pipeline.patterns import has_wildcard
+from pipeline.results import read_shard
 from pipeline.steps import METRICS_NAMESPACE
 from pipeline.summary import manifest_path
 from pipeline.verdict import verdict
@@ -31,6 +38,14 @@ from pipeline.write import OutputLocation, output_pattern
 CARRIED_STATUSES = (rows.STATUS_OK, "skipped")
 CARRIED = "carried"
 """Tag of SkipScored's side output (rows), and the name of the counter of carried rows."""
+KEY_COLUMNS = ("uri", "status", "model_version", "file_size", "modified_at", "crc32c", "scored_at")
+"""The columns that decide whether an earlier row is carried (`usable`)."""
+ONE_PROCESS_MAX_FILES = 200
+"""A re-run on this machine that reads at most this many files runs in one process. Starting worker
+processes costs each one a Beam and TensorFlow import and a model load (about 5 s of CPU each, and the
+DirectRunner's start-up was 12.1 s in multi_processing mode against 7.7 s in one process, README
+"Performance"); two workers score 12 MP photos at 41 photos/s against 24 in one process, so they win
+that time back only after about 250 12 MP photos."""
 
 
 def earlier_shards(spec: str) -> list[str]:
@@ -75,6 +90,16 @@ def unchanged(file: MatchedFile, earlier: dict) -> bool:
     )
 
 
+def usable(file: MatchedFile, earlier: dict, model_version: str) -> bool:
+    """Can the earlier row stand for `file` in this run: made by this model, ok or skipped (an error is
+    tried again), and of the file as it is now?"""
+    return (
+        earlier.get("model_version") == model_version
+        and earlier.get("status") in CARRIED_STATUSES
+        and unchanged(file, earlier)
+    )
+
+
 def carried_row(
     file: MatchedFile,
     earlier_rows: Iterable[dict],
@@ -84,16 +109,10 @@ def carried_row(
     laplacian_threshold: float,
 ) -> dict | None:
     """This run's row for an unchanged file scored before by the same model, or None to score it."""
-    usable = [
-        row
-        for row in earlier_rows
-        if row.get("model_version") == model_version
-        and row.get("status") in CARRIED_STATUSES
-        and unchanged(file, row)
-    ]
-    if not usable:
+    candidates = [row for row in earlier_rows if usable(file, row, model_version)]
+    if not candidates:
         return None
-    newest = max(usable, key=lambda row: row["scored_at"])
+    newest = max(candidates, key=lambda row: row["scored_at"])
     row = {name: newest.get(name) for name in rows.SCHEMA.names}
     row.update(rows.file_columns(file, carried_over=True))
     for name, value in (("blur_threshold", blur_threshold), ("laplacian_threshold", laplacian_threshold)):
@@ -109,6 +128,52 @@ def carried_row(
         )
         row.update(blurry=said.blurry, laplacian_blurry=said.laplacian_blurry, blur_type=said.blur_type)
     return row
+
+
+def files_to_score(
+    files: Iterable[MatchedFile], shards: Sequence[str], model_version: str, *, stop_after: int | None = None
+) -> list[MatchedFile]:
+    """The files of `files` that SkipScored will send on to be read and scored: those without a
+    `usable` row in the earlier run's `shards` (read here with pyarrow, the KEY_COLUMNS only).
+    `stop_after`: return as soon as that many are found (enough to choose how to run)."""
+    earlier: dict[str, list[dict]] = defaultdict(list)
+    for shard in shards:
+        for row in read_shard(shard, KEY_COLUMNS).to_pylist():
+            earlier[row["uri"]].append(row)
+    found = []
+    for file in files:
+        if not any(usable(file, row, model_version) for row in earlier.get(file.uri, ())):
+            found.append(file)
+            if stop_after is not None and len(found) >= stop_after:
+                break
+    return found
+
+
+def _several_workers(direct: DirectOptions) -> bool:
+    return direct.direct_running_mode != "in_memory" and direct.direct_num_workers != 1
+
+
+def fit_workers(
+    options: PipelineOptions, files: Iterable[MatchedFile], shards: Sequence[str], model_version: str
+) -> str | None:
+    """Run a re-run on this machine that reads at most ONE_PROCESS_MAX_FILES of the matched `files`
+    in this process (the DirectRunner's in_memory mode) when the options ask for several workers;
+    returns what was changed, for the log, or None. Which rows the run writes does not depend on it
+    (SkipScored decides that, in the pipeline), only how many processes write them."""
+    direct = options.view_as(DirectOptions)
+    if not _several_workers(direct):
+        return None  # nothing to choose: no need to list the files here
+    to_read = files_to_score(files, shards, model_version, stop_after=ONE_PROCESS_MAX_FILES + 1)
+    if len(to_read) > ONE_PROCESS_MAX_FILES:
+        return None
+    workers = direct.direct_num_workers
+    asked = f"{direct.direct_running_mode} with {workers or 'one per core'} workers"
+    direct.direct_running_mode = "in_memory"
+    direct.direct_num_workers = 1
+    return (
+        f"--skip_scored leaves {len(to_read)} file(s) to read (at most {ONE_PROCESS_MAX_FILES}): "
+        f"running in this process instead of {asked}, whose start-up would take longer than the scoring"
+    )
 
 
 class _Split(beam.DoFn):

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
@@ -205,6 +206,26 @@ def _manifest_files(line: str) -> list[MatchedFile]:
 def most_informative(files: Iterable[MatchedFile]) -> MatchedFile:
     """Of several sightings of one URI (a pattern match and a manifest line), the one that knows most."""
     return max(files, key=lambda file: sum(value is not None for value in file[1:]))
+
+
+def matched_files(
+    queries: Iterable[FileQuery], manifest: str | None = None, output_prefix: str | None = None
+) -> Iterator[MatchedFile]:
+    """What MatchPhotos yields, listed in this process (the launcher, to plan a run), each URI once.
+    A URI seen again is skipped: two patterns see the same facts, and a manifest line (listed last)
+    knows no more than a pattern did, so the first sighting is the most informative one here too."""
+    excluded = patterns.output_excluder(output_prefix)
+    seen: set[str] = set()
+    sources: list[Iterable[MatchedFile]] = [list_query(query, excluded) for query in queries]
+    if manifest:
+        with FileSystems.open(manifest, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
+            lines = [line.decode("utf-8") for line in stream]
+        sources.append(file for line in lines for file in _manifest_files(line))
+    for source in sources:
+        for file in source:
+            if file.uri not in seen:
+                seen.add(file.uri)
+                yield file
 
 
 def _count_file(file: MatchedFile) -> MatchedFile:

@@ -28,9 +28,9 @@ from model import MODEL_DIR
 from model.contract import ModelContractError
 from pipeline import launch, rows, run_progress
 from pipeline.decode import DecodeError, decode_read_file
-from pipeline.incremental import SkipScored
+from pipeline.incremental import SkipScored, fit_workers
 from pipeline.inference import BlurModelHandler, BlurPrediction
-from pipeline.match import MatchPhotos
+from pipeline.match import MatchPhotos, matched_files
 from pipeline.measure import PhotoFacts, inference_example, measure_photo
 from pipeline.payload import DEFAULT_MAX_FILE_MB, DEFAULT_SECONDS_PER_FILE, OverBudget
 from pipeline.quiet import DropNoise
@@ -168,6 +168,15 @@ def run(argv: Sequence[str] | None = None, test_pipeline: beam.Pipeline | None =
     online = not pipeline.options.view_as(TestOptions).dry_run
     checked = launch.check_job(job, online=online, options=pipeline.options)
     model_version = checked.model_version
+    if checked.earlier_shards is not None and runs_on_this_machine(pipeline):
+        changed = fit_workers(
+            pipeline.options,
+            matched_files(checked.queries, job.input_manifest, job.output),
+            checked.earlier_shards,
+            model_version,
+        )
+        if changed:
+            logging.getLogger("pipeline.score").info(changed)
     model = KeyedModelHandler(BlurModelHandler(job.model))
     started_at = datetime.now(UTC)
     run_id = new_run_id(started_at)

@@ -5,17 +5,27 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
 from PIL import Image
 
 from pipeline.files import MatchedFile
-from pipeline.incremental import carried_row, earlier_shards, unchanged
+from pipeline.incremental import (
+    ONE_PROCESS_MAX_FILES,
+    carried_row,
+    earlier_shards,
+    files_to_score,
+    fit_workers,
+    unchanged,
+)
 from pipeline.launch import LaunchError
+from pipeline.match import matched_files, resolve_pattern
 from pipeline.rows import PROBABILITY_COLUMNS, SCHEMA, file_columns
 
 MODEL = "blur-cnn-test"
@@ -85,6 +95,55 @@ def test_skip_scored_without_an_earlier_run_stops_the_launch(tmp_path, run_job) 
         run_job("--input", str(tmp_path), "--skip_scored", str(tmp_path / "never"))
     with pytest.raises(FileNotFoundError):
         earlier_shards(str(tmp_path / "never-*.parquet"))
+
+
+def test_the_launcher_counts_the_files_the_pipeline_reads(two_runs) -> None:
+    """files_to_score (the launcher's count, with pyarrow) agrees with SkipScored (in the pipeline)."""
+    folder, first, second = two_runs
+    model_version = first.rows[0]["model_version"]
+
+    def listed() -> list[MatchedFile]:
+        return list(matched_files(resolve_pattern(str(folder))))
+
+    counted = files_to_score(listed(), earlier_shards(first.prefix), model_version)
+    read = {row["uri"] for row in second.rows if not row["carried_over"]}
+    assert {file.uri for file in counted} == read and len(read) == 4
+    assert len(files_to_score(listed(), earlier_shards(first.prefix), "another-model")) == len(listed()) == 6
+    assert len(files_to_score(listed(), earlier_shards(first.prefix), model_version, stop_after=2)) == 2
+
+
+def test_a_rerun_with_few_files_to_read_runs_in_one_process(two_runs, run_job, caplog) -> None:
+    """Asked for two worker processes, a re-run that reads 4 files loads the model in this process
+    (a worker's log lines would not reach it) and writes the same rows."""
+    folder, first, second = two_runs
+    caplog.set_level(logging.INFO)
+    multi = ("--direct_running_mode=multi_processing", "--direct_num_workers=2")
+    again = run_job("--input", str(folder), "--skip_scored", first.prefix, *multi)
+    assert "leaves 4 file(s) to read" in caplog.text and "instead of multi_processing" in caplog.text
+    loads = [record for record in caplog.records if record.getMessage().startswith("Loaded blur model")]
+    assert len(loads) == 1 and f"in pid {os.getpid()} " in loads[0].getMessage()
+    assert again.summary.model_loads == 1 and again.summary.carried == second.summary.carried == 2
+    columns = ("uri", "status", "carried_over", "blur_probability", "file_size")
+    assert [{k: row[k] for k in columns} for row in again.rows] == [
+        {k: row[k] for k in columns} for row in second.rows
+    ]
+
+
+def many_files(count: int) -> list[MatchedFile]:
+    return [MatchedFile(f"/p/{index}.jpg", 100, 1.0) for index in range(count)]
+
+
+def test_how_many_files_to_read_decides_the_workers() -> None:
+    multi = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+    few, many = PipelineOptions(multi), PipelineOptions(multi)
+    assert fit_workers(few, many_files(ONE_PROCESS_MAX_FILES), [], MODEL)
+    assert few.view_as(DirectOptions).direct_running_mode == "in_memory"
+    assert few.view_as(DirectOptions).direct_num_workers == 1
+    assert fit_workers(many, many_files(ONE_PROCESS_MAX_FILES + 1), [], MODEL) is None
+    assert many.view_as(DirectOptions).direct_running_mode == "multi_processing"
+    assert many.view_as(DirectOptions).direct_num_workers == 2
+    one = PipelineOptions([])  # in_memory already: nothing to choose
+    assert fit_workers(one, many_files(1), [], MODEL) is None
 
 
 def earlier(**changes) -> dict:
