@@ -16,6 +16,7 @@ one process rather than in worker processes that would each import TensorFlow (`
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -30,7 +31,7 @@ from pipeline import rows
 from pipeline.files import MatchedFile
 from pipeline.patterns import has_wildcard
 from pipeline.results import read_shard
-from pipeline.steps import METRICS_NAMESPACE
+from pipeline.steps import METRICS_NAMESPACE, describe
 from pipeline.summary import manifest_path
 from pipeline.verdict import verdict
 from pipeline.write import OutputLocation, output_pattern
@@ -46,6 +47,8 @@ processes costs each one a Beam and TensorFlow import and a model load (about 5 
 DirectRunner's start-up was 12.1 s in multi_processing mode against 7.7 s in one process, README
 "Performance"); two workers score 12 MP photos at 41 photos/s against 24 in one process, so they win
 that time back only after about 250 12 MP photos."""
+
+_log = logging.getLogger(__name__)
 
 
 def earlier_shards(spec: str) -> list[str]:
@@ -163,7 +166,11 @@ def fit_workers(
     direct = options.view_as(DirectOptions)
     if not _several_workers(direct):
         return None  # nothing to choose: no need to list the files here
-    to_read = files_to_score(files, shards, model_version, stop_after=ONE_PROCESS_MAX_FILES + 1)
+    try:
+        to_read = files_to_score(files, shards, model_version, stop_after=ONE_PROCESS_MAX_FILES + 1)
+    except Exception as error:  # only a plan: the pipeline lists and reads for itself, and reports
+        _log.warning("could not count the files to read (%s); running as asked", describe(error))
+        return None
     if len(to_read) > ONE_PROCESS_MAX_FILES:
         return None
     workers = direct.direct_num_workers

@@ -133,7 +133,7 @@ def many_files(count: int) -> list[MatchedFile]:
     return [MatchedFile(f"/p/{index}.jpg", 100, 1.0) for index in range(count)]
 
 
-def test_how_many_files_to_read_decides_the_workers() -> None:
+def test_how_many_files_to_read_decides_the_workers(tmp_path) -> None:
     multi = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
     few, many = PipelineOptions(multi), PipelineOptions(multi)
     assert fit_workers(few, many_files(ONE_PROCESS_MAX_FILES), [], MODEL)
@@ -144,6 +144,10 @@ def test_how_many_files_to_read_decides_the_workers() -> None:
     assert many.view_as(DirectOptions).direct_num_workers == 2
     one = PipelineOptions([])  # in_memory already: nothing to choose
     assert fit_workers(one, many_files(1), [], MODEL) is None
+    # The count is only a plan: when it cannot be made, the run goes as asked (the pipeline reports).
+    unreadable = PipelineOptions(multi)
+    assert fit_workers(unreadable, many_files(1), [str(tmp_path / "gone.parquet")], MODEL) is None
+    assert unreadable.view_as(DirectOptions).direct_running_mode == "multi_processing"
 
 
 def earlier(**changes) -> dict:
