@@ -25,13 +25,10 @@ from datetime import UTC, datetime
 from importlib import metadata as installed
 from pathlib import Path
 
-from model import METADATA_FILE, MODEL_FILE
+from model import METADATA_FILE, MODEL_DIR, MODEL_FILE
 
 CACHE_DIR_ENV = "BLUR_JOB_CACHE_DIR"
-PROBE_CODE = (
-    Path(__file__).resolve().parent.parent / "model" / "contract.py",
-    Path(__file__).resolve().parent.parent / "model" / "layers.py",
-)
+PROBE_CODE = (MODEL_DIR / "contract.py", MODEL_DIR / "layers.py")
 """The code whose behaviour the probe's outcome depends on, besides the libraries."""
 LIBRARIES = ("keras", "tensorflow", "numpy")
 
