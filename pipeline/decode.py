@@ -131,7 +131,9 @@ class ReducedPhoto:
     capture: CaptureFacts = field(default=NO_CAPTURE_FACTS)
 
 
-def decode_photo(data: bytes, *, name: str = "", budget: TimeBudget | None = None) -> DecodedPhoto:
+def decode_photo(
+    data: bytes, *, name: str = "", budget: TimeBudget | None = None, check_dc_drift: bool = True
+) -> DecodedPhoto:
     """Decode image bytes (JPEG, PNG, HEIC, WebP, GIF, TIFF, BMP, AVIF, camera RAW previews, ...) to
     RGB at the working scale. `name` (the file's name or URI) only tells RAW kinds apart.
 
@@ -140,7 +142,7 @@ def decode_photo(data: bytes, *, name: str = "", budget: TimeBudget | None = Non
     decompression-bomb pixel limit (Image.MAX_IMAGE_PIXELS); NotAPhoto on videos; OverBudget when
     `budget` runs out (checked between 64 KB blocks of Pillow's decoders and after decoding).
     """
-    reduced = decode_reduced(data, name=name, budget=budget)
+    reduced = decode_reduced(data, name=name, budget=budget, check_dc_drift=check_dc_drift)
     return DecodedPhoto(
         rgb=to_working_scale(reduced.rgb),
         width=reduced.width,
@@ -195,6 +197,7 @@ def decode_reduced(
     name: str = "",
     budget: TimeBudget | None = None,
     preview_long_side: int | None = None,
+    check_dc_drift: bool = True,
 ) -> ReducedPhoto:
     """Decode and orient a photo, reduced by reduction_factor: in the DCT domain for a JPEG (libjpeg-turbo's
     scaled decoding, so `decoded_size` is already small), by a box average after a full decode for other
@@ -210,7 +213,7 @@ def decode_reduced(
     reduced = (
         _decode_raw(data, kind, budget, preview_long_side)
         if kind
-        else _decode_image(data, budget, preview_long_side=preview_long_side)
+        else _decode_image(data, budget, preview_long_side=preview_long_side, check_dc_drift=check_dc_drift)
     )
     if budget is not None and budget.expired():
         raise OverBudget(budget.reason())
@@ -269,6 +272,7 @@ def _decode_image(
     budget: TimeBudget | None,
     fallback_orientation: int = 1,
     preview_long_side: int | None = None,
+    check_dc_drift: bool = True,
 ) -> ReducedPhoto:
     try:
         stream = io.BytesIO(data) if budget is None else _BudgetedBytes(data, budget)
@@ -288,7 +292,9 @@ def _decode_image(
     with image:
         image_format = "JPEG" if image.format == "MPO" else (image.format or "image")
         try:
-            return _decode_opened(image, image_format, data, fallback_orientation, preview_long_side)
+            return _decode_opened(
+                image, image_format, data, fallback_orientation, preview_long_side, check_dc_drift
+            )
         except (DecodeError, OverBudget):
             raise
         except Exception as error:
@@ -301,6 +307,7 @@ def _decode_opened(
     data: bytes,
     fallback_orientation: int = 1,
     preview_long_side: int | None = None,
+    check_dc_drift: bool = True,
 ) -> ReducedPhoto:
     stored_width, stored_height = image.size
     if stored_width * stored_height > Image.MAX_IMAGE_PIXELS:
@@ -333,7 +340,7 @@ def _decode_opened(
         rgb = _decode_jpeg_strictly(data, stored_width // factor, stored_height // factor, progressive)
         scale = max(1, round(stored_width / rgb.shape[1]))
         mcu_width, mcu_height = _jpeg_mcu_size(image)
-        if dc_drift_score(rgb, mcu_width // scale, mcu_height // scale) > DC_DRIFT_LIMIT:
+        if check_dc_drift and dc_drift_score(rgb, mcu_width // scale, mcu_height // scale) > DC_DRIFT_LIMIT:
             raise DecodeError(DC_DRIFT_REASON)
     else:
         rgb = _to_rgb(image)

@@ -385,3 +385,16 @@ def test_a_low_information_frame_gets_no_verdict() -> None:
     motion = (0.0, 0.0, 1.0, 0.0, 0.0, 0.0)
     assert verdict(0.99, motion, 0.0, low_information=True) == NO_VERDICT
     assert verdict(0.99, motion, 0.0).blurry is True  # the same outputs on a real frame: blurry
+
+
+def test_training_decodes_its_own_jpegs_without_the_drift_check(scene_jpeg) -> None:
+    """Training and evaluation decode JPEGs they just encoded (intact by construction) with
+    check_dc_drift=False: a drift false alarm must not stop them; the job keeps the check."""
+    drifted = [
+        damaged
+        for seed in range(60)
+        if "colours shift" in decode_reason(damaged := flip_bits(scene_jpeg, 10, seed))
+    ]
+    assert drifted, "some flipped bits should shift the colours of a row of blocks"
+    for damaged in drifted:
+        assert decode_photo(damaged, check_dc_drift=False).rgb.size > 0
