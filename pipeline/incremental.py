@@ -15,14 +15,12 @@ one process rather than in worker processes that would each import TensorFlow (`
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
@@ -30,7 +28,7 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
 from pipeline import rows
 from pipeline.files import MatchedFile
 from pipeline.patterns import has_wildcard
-from pipeline.results import read_shard
+from pipeline.results import read_manifest, read_shard, shard_paths
 from pipeline.steps import METRICS_NAMESPACE, describe
 from pipeline.summary import manifest_path
 from pipeline.verdict import verdict
@@ -61,12 +59,8 @@ def earlier_shards(spec: str) -> list[str]:
         paths = sorted(
             m.path for m in FileSystems.match([spec])[0].metadata_list if m.path.endswith(".parquet")
         )
-    elif FileSystems.exists(manifest_path(location.prefix)):
-        with FileSystems.open(
-            manifest_path(location.prefix), compression_type=CompressionTypes.UNCOMPRESSED
-        ) as stream:
-            listed = json.loads(stream.read())["shards"]
-        paths = [location.path(name) for name in listed]
+    elif (manifest := read_manifest(location.prefix)) is not None:
+        paths = shard_paths(location.prefix, manifest)
     else:  # a run from before manifests; shards with a run id but no manifest are no result
         paths = [location.path(name) for name in location.legacy_shards()]
     if not paths:
