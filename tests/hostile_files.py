@@ -13,15 +13,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from conftest import encode
 from PIL import Image
 
 SHORT, LONG, ASCII, RATIONAL, BYTE, UNDEFINED = 3, 4, 2, 5, 1, 7
-
-
-def encode(rgb: np.ndarray, image_format: str = "JPEG", **options: object) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, image_format, **options)
-    return buffer.getvalue()
 
 
 def entropy_span(jpeg: bytes) -> tuple[int, int]:

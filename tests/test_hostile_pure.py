@@ -162,7 +162,7 @@ def test_a_raw_with_only_a_thumbnail_is_not_scored(thumbnail) -> None:
         assert opened.size == (160, 120)
     reason = decode_reason(nef, "DSC_0001.NEF")
     assert reason.startswith("RAW file: no full-size preview (NEF; it has none"), reason
-    small_preview = decode_reason(tiff_raw(thumbnail, encode(thumbnail)), "x.NEF")
+    small_preview = decode_reason(tiff_raw(thumbnail, encode(thumbnail, "JPEG")), "x.NEF")
     assert small_preview.startswith("RAW file: no full-size preview (NEF; the largest is 160x120"), (
         small_preview
     )
