@@ -12,7 +12,7 @@ if [ $# -eq 0 ]; then
     demo_dir="demo_photos"
     output="out/demo/scores"
     "$PY" -m scripts.demo_photos "$demo_dir"
-    # A rerun replaces the previous run's shards itself, once it has committed (pipeline/summary.py).
+    # A rerun replaces the previous run's shards itself, once it has committed (pipeline/job/commit.py).
     exec "$PY" -m pipeline.score --input "$demo_dir/*.jpg" --output "$output"
 fi
 

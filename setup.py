@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 HERE = Path(__file__).resolve().parent
 
@@ -32,9 +32,9 @@ setup(
     version="0.1.0",
     description="A Beam job that finds blurry photos in folders and Cloud Storage buckets.",
     python_requires=">=3.11",
-    packages=["pipeline", "model"],
+    packages=find_packages(include=["pipeline", "pipeline.*", "model"]),
     # The model's files (not the evaluation report), and the review page's static files.
-    package_data={"model": ["blur_model.keras", "metadata.json"], "pipeline": ["review_assets/*"]},
+    package_data={"model": ["blur_model.keras", "metadata.json"], "pipeline.results.review": ["assets/*"]},
     install_requires=read_requirements("requirements.txt"),
     extras_require={"dev": read_requirements("requirements-dev.txt")},
 )

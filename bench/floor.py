@@ -3,7 +3,7 @@
     python -m bench.floor FILE_LIST [--processes N]
 
 This is what no blur detector working at the job's scale can beat: the job's own decoder
-(pipeline.decode.decode_photo, DCT-domain reduced decoding with Image.draft, then the INTER_AREA shrink
+(pipeline.photo.decode.decode_photo, DCT-domain reduced decoding with Image.draft, then the INTER_AREA shrink
 to the working scale), with nothing else, over a multiprocessing Pool of os.cpu_count() processes.
 Prints one JSON line: files, decoded, failed, and the in-run rate (bench.figures.inrun_rate).
 """
@@ -17,7 +17,7 @@ import time
 from multiprocessing import Pool
 
 from bench.figures import inrun_rate
-from pipeline.decode import DecodeError, decode_photo
+from pipeline.photo.decode import DecodeError, decode_photo
 
 
 def decode_file(path: str) -> tuple[bool, float]:

@@ -1,4 +1,5 @@
-"""How close intact HEIF files come to the HEIF damage checks' limits (pipeline/damage.py): false alarms.
+"""How close intact HEIF files come to the HEIF damage checks' limits
+(pipeline/photo/damage.py): false alarms.
 
     python -m bench.heif_damage [HEIC_FILE ...] [--from-jpegs GLOB] [--limit N]
 
@@ -22,8 +23,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from pipeline.damage import heif_structure_reason, heif_thumbnail, thumbnail_disagreement, undecoded_blocks
-from pipeline.decode import DecodeError, decode_photo
+from pipeline.photo.damage import (
+    heif_structure_reason,
+    heif_thumbnail,
+    thumbnail_disagreement,
+    undecoded_blocks,
+)
+from pipeline.photo.decode import DecodeError, decode_photo
 
 WORK = Path(__file__).resolve().parent / "work" / "heif_from_jpegs"
 

@@ -8,12 +8,12 @@ The files: 640x480 JPEGs (the scale run's recipe), hard links to --distinct file
 2. Half of --changed files are rewritten with other bytes (the link replaced by a new file, so its
    size and time change), the other half are new files.
 3. The re-run: the same command plus --skip_scored <the full run's prefix>.
-Both runs find the model's probe already recorded (pipeline/model_probe.py), as every night after the
+Both runs find the model's probe already recorded (pipeline/job/model_probe.py), as every night after the
 first does: the benchmark records it first, untimed, in a cache folder of its own under --work.
 Checked, not assumed: the re-run's output has one row per file, its manifest says files - changed rows
 were carried, and exactly the changed and new files have carried_over = false (the only ones read).
 Figures (wall and CPU seconds of both runs, their ratio, the load average) go to --out as JSON and
-to stdout. The re-run reads at most 200 files, so it runs in one process (pipeline/incremental.py
+to stdout. The re-run reads at most 200 files, so it runs in one process (pipeline/job/incremental.py
 fit_workers), although it is given the same multi-process flags.
 """
 
@@ -33,8 +33,8 @@ from pathlib import Path
 
 from bench import camera_roll
 from model import MODEL_DIR
-from pipeline.model_probe import CACHE_DIR_ENV
-from pipeline.results import read_results
+from pipeline.job.model_probe import CACHE_DIR_ENV
+from pipeline.results.reader import read_results
 
 REPO = Path(__file__).resolve().parent.parent
 SHARP_PHOTOS = REPO.parent / "shared" / "data" / "photos" / "sharp"
@@ -77,7 +77,7 @@ def record_model_probe(cache: Path) -> None:
     """Probe the shipped model once into `cache` (untimed), as the first night's launch would."""
     shutil.rmtree(cache, ignore_errors=True)
     os.environ[CACHE_DIR_ENV] = str(cache)
-    code = f"from pipeline.launch import check_model; check_model({str(MODEL_DIR)!r})"
+    code = f"from pipeline.job.launch import check_model; check_model({str(MODEL_DIR)!r})"
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, capture_output=True)
 
 

@@ -30,9 +30,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.labels import BLUR_TYPES
-from pipeline.results import conform
-from pipeline.rows import PROBABILITY_COLUMNS
+from model.labels import BLUR_TYPES
+from pipeline.results.reader import conform
+from pipeline.schema import PROBABILITY_COLUMNS
 from pipeline.verdict import blur_type_for_verdict
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@
     bench/run.sh ...                               # the same, creating .venv first on a fresh clone
 
 What is measured, each as a separate process, on the same files (page cache warmed first):
-  decode_floor      only reading + reduced decoding to the working scale (pipeline.decode.decode_photo),
+  decode_floor      only reading + reduced decoding to the working scale (pipeline.photo.decode.decode_photo),
                     a multiprocessing Pool of os.cpu_count() processes: the floor for any detector here
   job_all_cores     python -m pipeline.score on the DirectRunner, multi_processing, one worker per core
   job_one_process   the same job, in_memory runner, 1 worker (TensorFlow still uses every core)

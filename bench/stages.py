@@ -18,8 +18,8 @@ import time
 import cv2
 
 from model import MODEL_DIR
-from pipeline.decode import decode_photo
-from pipeline.measure import measure_photo
+from pipeline.job.measure import measure_photo
+from pipeline.photo.decode import decode_photo
 
 
 def main() -> None:
@@ -39,7 +39,7 @@ def main() -> None:
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     from model.contract import load_blur_model
-    from pipeline.inference import stack_padded
+    from pipeline.job.inference import stack_padded
 
     model = load_blur_model(args.model)
 
@@ -57,7 +57,7 @@ def main() -> None:
         spent["read"] += read - started
         spent["decode"] += decoded - read
         spent["measure"] += measured - decoded
-    # Batches as the job makes them (pipeline.inference: the last one padded to the batch size).
+    # Batches as the job makes them (pipeline.job.inference: the last one padded to the batch size).
     model.predict(stack_padded(views[: args.batch], args.batch))  # builds the graph: not a photo's cost
     for start in range(0, len(views), args.batch):
         started = time.process_time()

@@ -1,7 +1,7 @@
 """The systems measured, and how each is checked: the commands of the decode floor, the job (all cores,
 one process) and CleanVision, run through bench.procs, and what each reported.
 
-The job's counts come from the run's manifest (PREFIX-manifest.json, written by pipeline.summary), and
+The job's counts come from the run's manifest (PREFIX-manifest.json, written by pipeline.job.commit), and
 its in-run rate from the `scored_at` of the rows in the shards the manifest lists: a job run without a
 manifest is not a result. The floor and CleanVision print one JSON line at the end.
 """
@@ -23,7 +23,7 @@ from bench.figures import inrun_rate, rounded
 from bench.procs import Measured, measure_command
 from model import MODEL_DIR, MODEL_FILE
 from model.contract import read_metadata
-from pipeline.summary import manifest_path
+from pipeline.schema import manifest_path
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
@@ -113,7 +113,7 @@ def job_shards(output_prefix: Path, manifest: dict) -> list[Path]:
 
 def scored_at_times(shards: Sequence[Path]) -> list[float]:
     """The `scored_at` time stamps (seconds) of the ok rows in `shards`."""
-    from pipeline.results import read_shard
+    from pipeline.results.reader import read_shard
 
     times: list[float] = []
     for path in shards:
@@ -138,7 +138,7 @@ def job_counts(manifest: dict | None) -> dict:
 
 
 def model_load_lines(stderr: str) -> dict:
-    """The job's "Loaded blur model ... in pid P" log lines (pipeline.inference). The DirectRunner
+    """The job's "Loaded blur model ... in pid P" log lines (pipeline.job.inference). The DirectRunner
     forwards only warnings from its worker processes, so in multi_processing mode these come from the
     launcher alone and the Beam metric (model_loads_metric) is the count that covers every worker."""
     pids = re.findall(r"Loaded blur model .* in pid (\d+)", stderr)

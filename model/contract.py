@@ -3,7 +3,7 @@
 A model folder holds `blur_model.keras` and `metadata.json`. Training and averaging write the metadata
 through `ModelMetadata`; the job, evaluation and the benchmark read it back through `read_metadata`,
 which checks every field, and load the network through `load_blur_model`, which returns the model's two
-outputs as typed `Predictions`. Beam's handler (pipeline/inference.py) wraps this loader, and copies a
+outputs as typed `Predictions`. Beam's handler (pipeline/job/inference.py) wraps this loader, and copies a
 gs:// folder to a local one first: this module reads local files only.
 """
 
@@ -110,8 +110,8 @@ class ModelMetadata:
 
     def check_matches_job(self) -> None:
         """Raise ModelContractError unless the model was trained on the views and labels the job makes."""
-        from pipeline import preprocess  # no Beam: the pure module training and the job share
-        from pipeline.labels import BLUR_TYPES
+        from model import inputs as preprocess  # no Beam: the pure module training and the job share
+        from model.labels import BLUR_TYPES
 
         job = {
             "blur_types": BLUR_TYPES,
@@ -131,8 +131,8 @@ class ModelMetadata:
     @classmethod
     def for_this_job(cls, version: str, training: Mapping[str, Any]) -> ModelMetadata:
         """Metadata for a model trained now, on the job's own views and labels."""
-        from pipeline import preprocess
-        from pipeline.labels import BLUR_TYPES
+        from model import inputs as preprocess
+        from model.labels import BLUR_TYPES
 
         return cls(
             version=version,

@@ -1,5 +1,5 @@
 """Keras layers of our own inside the shipped model. The job imports this module before it loads
-blur_model.keras (pipeline.inference), so the saved model can name these classes; training builds
+blur_model.keras (pipeline.job.inference), so the saved model can name these classes; training builds
 the network from them (training.network). Imports Keras: import it only where the model is used.
 """
 

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from pipeline.labels import BLUR_TYPES, BLURRY_TYPES, KEEP_TYPES
+from model.labels import BLUR_TYPES, BLURRY_TYPES, KEEP_TYPES
 
 DEFAULT_BLUR_THRESHOLD = 0.5
 """`blurry` is `blur_probability` at or above this (the job's --blur_threshold default)."""
@@ -59,7 +59,7 @@ def verdict(
 ) -> Verdict:
     """What a row says about one photo.
 
-    A low-information frame (all black, fully transparent, one flat colour: pipeline.measure) gets no
+    A low-information frame (all black, fully transparent, one flat colour: pipeline.job.measure) gets no
     verdict: a blank frame has no edges, so both the model and the Laplacian would call it blurry (the
     model said "motion"), which is neither true nor useful. Its row says `low_information` instead,
     with `blurry`, `laplacian_blurry` and `blur_type` null, so it is neither culled as blurry nor

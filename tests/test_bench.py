@@ -24,9 +24,9 @@ from bench.procs import measure_command, parse_stat
 from bench.report import markdown
 from bench.runs import summarize_system
 from bench.systems import job_counts, job_shards, model_load_lines, read_job_manifest, scored_at_times
-from pipeline.decode import decode_photo
-from pipeline.summary import RunSummary, write_manifest
-from pipeline.write import OutputLocation
+from pipeline.job.commit import RunSummary, write_manifest
+from pipeline.photo.decode import decode_photo
+from pipeline.storage.output import OutputLocation
 
 SMALL = camera_roll.RollRecipe(width=160, height=120, quality=92, noise_sigma=4.0, seed=7)
 
@@ -193,7 +193,8 @@ def test_job_counts_and_rows_come_from_the_manifest_and_the_shards_it_lists(tmp_
     assert scored_at_times(job_shards(prefix, manifest)) == [stamps[0].timestamp(), stamps[2].timestamp()]
 
     line = (
-        "2026-11-27 00:08:31,951 INFO pipeline.inference: Loaded blur model m (version v) in pid 165 in 0.9 s"
+        "2026-11-27 00:08:31,951 INFO pipeline.job.inference: "
+        "Loaded blur model m (version v) in pid 165 in 0.9 s"
     )
     assert model_load_lines(line + "\n" + line) == {"model_load_log_lines": 2, "model_load_log_pids": 1}
 

@@ -17,16 +17,16 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
 
-import gcs_emulator
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from conftest import REPO_ROOT
+from support import gcs_emulator
+from support.photos import REPO_ROOT
 
-from pipeline import cull
-from pipeline.cull_plan import (
+from pipeline.results.cull import cull
+from pipeline.results.cull.plan import (
     Action,
     common_root,
     destination_for,
@@ -36,7 +36,7 @@ from pipeline.cull_plan import (
     sidecar_for,
     xmp_sidecar,
 )
-from pipeline.results import conform
+from pipeline.results.reader import conform
 
 
 def _tree(root: Path) -> dict[str, str]:

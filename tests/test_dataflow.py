@@ -109,7 +109,7 @@ def test_setup_file_sdist_carries_the_job_and_its_model(dry_run: DataflowRunner,
         "setup.py",
         "requirements.txt",  # setup.py reads it again when the worker installs the sdist
         "pipeline/score.py",
-        "pipeline/decode.py",
+        "pipeline/photo/decode.py",
         "model/__init__.py",
         "model/blur_model.keras",
         "model/metadata.json",

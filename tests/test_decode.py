@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from awkward_files import (
+from PIL import Image, ImageFile, ImageOps
+from support.awkward_files import (
     ASYMMETRIC_MARKER,
     ASYMMETRIC_SIZE,
     OK,
@@ -25,16 +26,15 @@ from awkward_files import (
     textured_rgb,
     write_awkward_files,
 )
-from PIL import Image, ImageFile, ImageOps
 
-from pipeline.decode import (
+from model.inputs import CROP_SLACK, WORKING_LONG_SIDE, laplacian_var, working_size
+from pipeline.photo.decode import (
     DecodedPhoto,
     DecodeError,
     decode_photo,
     decode_reduced,
     reduction_factor,
 )
-from pipeline.preprocess import CROP_SLACK, WORKING_LONG_SIDE, laplacian_var, working_size
 
 # Pillow warns about files between 1x and 2x its pixel limit and about broken EXIF blocks; both are
 # expected here, and what the tests check is the decoder's answer.

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from model import MODEL_DIR
-from pipeline.labels import BLUR_TYPES
+from model.labels import BLUR_TYPES
 from training import sources
 from training.evaluation import cli, figures, metrics, motion, plan, report, rows
 

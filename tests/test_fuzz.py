@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import encode, sharp_rgb
 from PIL import Image
+from support.photos import encode, sharp_rgb
 
 SEED = 20261130
 VARIANTS_PER_FILE = 100
@@ -125,7 +125,7 @@ def test_fuzzed_files_get_one_row_each_and_damage_is_not_called_a_photo(fuzz_fol
     # The target, on its three files (a JPEG, a PNG, a HEIC as phones write it): at least 95% of
     # the visibly changed variants are not called ok photos, overall and for the HEIC (measured: 129 of
     # 133; HEIC 86 of 86: the box structure, never-decoded green blocks and the thumbnail comparison,
-    # pipeline/damage.py); and over all four files (measured: 209 of 218). JPEG and PNG: libjpeg-turbo's
+    # pipeline/photo/damage.py); and over all four files (measured: 209 of 218). JPEG and PNG: libjpeg-turbo's
     # warnings, the DC drift score, zlib and Pillow's checks catch at least 90% (measured: 43 of 47; the 4
     # missed are small DC steps, 2.9-4.5 levels, under the drift limit). A HEIC without a thumbnail has no
     # picture to compare with: at least 90% (measured: 80 of 85; the 5 missed are tiles garbled by

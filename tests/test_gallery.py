@@ -1,5 +1,5 @@
-"""The review page's data (pipeline.gallery, pipeline.review.page_data) on generated runs: caps, order,
-verdicts at another threshold, error grouping, links. No browser, no files but thumbnails."""
+"""The review page's data (pipeline.results.review.gallery, review.page_data) on generated runs: caps,
+order, verdicts at another threshold, error grouping, links. No browser, no files but thumbnails."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from pipeline import gallery
-from pipeline.labels import BLUR_TYPES, BLURRY_TYPES, KEEP_TYPES
-from pipeline.results import conform
-from pipeline.rows import PROBABILITY_COLUMNS
-from pipeline.thumbnails import make_thumbnail
+from model.labels import BLUR_TYPES, BLURRY_TYPES, KEEP_TYPES
+from pipeline.results.reader import conform
+from pipeline.results.review import gallery
+from pipeline.results.review.thumbnails import make_thumbnail
+from pipeline.schema import PROBABILITY_COLUMNS
 from pipeline.verdict import blur_type_for_verdict
 
 THRESHOLDS = gallery.Thresholds(blur=0.5, laplacian=100.0, band=0.1)
@@ -131,7 +131,7 @@ def test_thumbnails_come_from_the_jobs_decoder(sharp_jpeg) -> None:
 
     from PIL import Image
 
-    from pipeline.decode import DecodeError
+    from pipeline.photo.decode import DecodeError
 
     with Image.open(BytesIO(make_thumbnail(sharp_jpeg, 100))) as thumb:
         assert max(thumb.size) == 100 and thumb.format == "JPEG"
@@ -141,9 +141,9 @@ def test_thumbnails_come_from_the_jobs_decoder(sharp_jpeg) -> None:
 
 def test_a_large_jpeg_is_decoded_at_the_smallest_scale_a_thumbnail_needs(sharp_photos) -> None:
     import cv2
-    from conftest import encode
+    from support.photos import encode
 
-    from pipeline.decode import decode_reduced
+    from pipeline.photo.decode import decode_reduced
 
     big = cv2.resize(sharp_photos["astronaut"], (4032, 3024), interpolation=cv2.INTER_LINEAR)
     data = encode(big, "JPEG", quality=90)

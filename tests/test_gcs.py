@@ -19,17 +19,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import skimage.data
-from conftest import check_bucket_rows
-from gcs_emulator import PROJECT
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 from PIL import Image
+from support.gcs_emulator import PROJECT
+from support.photos import check_bucket_rows
 
 from model import MODEL_DIR
 from pipeline import score
-from pipeline.inference import METADATA_FILE, MODEL_FILE, local_model_dir, read_metadata
-from pipeline.results import read_results
-from pipeline.rows import SCHEMA
+from pipeline.job.inference import METADATA_FILE, MODEL_FILE, local_model_dir, read_metadata
+from pipeline.results.reader import read_results
+from pipeline.schema import SCHEMA
 
 BUCKET = "photos-under-test"
 

@@ -1,6 +1,6 @@
 """Damaged HEIF (HEIC) data, function by function (no Beam): libheif decodes it without a word, so the
 job checks the file's box structure, never-decoded blocks and the picture against the file's own
-thumbnail (pipeline/damage.py). Real photos encoded as phones write them; the damage made here. The same
+thumbnail (pipeline/photo/damage.py). Real photos encoded as phones write them; the damage made here. The same
 through the real job, on a few hundred random variants: tests/test_fuzz.py."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import io
 import cv2
 import numpy as np
 import pytest
-from conftest import encode, sharp_rgb
 from PIL import Image
+from support.photos import encode, sharp_rgb
 
-from pipeline.damage import (
+from pipeline.photo.damage import (
     HEIF_STRUCTURE_REASON,
     HEIF_TRUNCATED_REASON,
     HEIF_UNDECODED_REASON,
@@ -23,7 +23,7 @@ from pipeline.damage import (
     thumbnail_disagreement,
     undecoded_blocks,
 )
-from pipeline.decode import DecodeError, decode_photo
+from pipeline.photo.decode import DecodeError, decode_photo
 
 _ORIENTATION = 0x0112
 

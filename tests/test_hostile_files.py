@@ -14,8 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, sharp_rgb
-from hostile_files import (
+from PIL import Image
+from support.hostile_files import (
     blank_frames,
     encode,
     flip_bits,
@@ -25,9 +25,9 @@ from hostile_files import (
     truncated_with_end_marker,
     video,
 )
-from PIL import Image
+from support.photos import REPO_ROOT, sharp_rgb
 
-from pipeline.exif import CaptureFacts
+from pipeline.photo.exif import CaptureFacts
 
 GB = 1024**3
 SIDECARS = (".DS_Store", "IMG_0001.json", "IMG_0001.JPG.xmp", "IMG_0001.AAE", "notes.txt", "Thumbs.db")
@@ -203,8 +203,8 @@ def test_a_file_over_the_time_budget_gets_a_row_and_the_others_are_scored(tmp_pa
 _FORBIDDEN_SERVER = textwrap.dedent(
     """
     import http.server, json, sys, threading
-    from pipeline.files import MatchedFile
-    from pipeline.read import read_failure_reason, read_file
+    from pipeline.storage.files import MatchedFile
+    from pipeline.storage.read import read_failure_reason, read_file
     body = json.dumps({"error": {"code": 403, "message": "blur-job@my-project.iam.gserviceaccount.com "
         "does not have storage.objects.get access to the Google Cloud Storage object.",
         "errors": [{"reason": "forbidden"}]}}).encode()

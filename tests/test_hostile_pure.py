@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from apache_beam.io.filesystem import BeamIOError
 from google.api_core import exceptions as google_errors
-from hostile_files import (
+from PIL import Image
+from support.hostile_files import (
     blank_frames,
     encode,
     flip_bits,
@@ -26,19 +27,19 @@ from hostile_files import (
     truncated_with_end_marker,
     video,
 )
-from PIL import Image
 
-from pipeline.damage import MAX_JPEG_SCANS
-from pipeline.decode import DecodeError, decode_photo, decode_reduced
-from pipeline.exif import CaptureFacts, capture_facts
-from pipeline.files import MatchedFile
-from pipeline.filetypes import NotAPhoto, raw_kind, skip_reason_by_name, video_kind
-from pipeline.measure import exposure
-from pipeline.payload import OverBudget, TimeBudget
-from pipeline.raw import raw_facts
-from pipeline.read import ReadError, read_failure_reason, read_file, read_local
-from pipeline.rows import STATUS_ERROR, STATUS_SKIPPED, error_row
-from pipeline.steps import PhotoFailure
+from pipeline.job.measure import exposure
+from pipeline.job.rows import error_row
+from pipeline.job.steps import PhotoFailure
+from pipeline.photo.damage import MAX_JPEG_SCANS
+from pipeline.photo.decode import DecodeError, decode_photo, decode_reduced
+from pipeline.photo.exif import CaptureFacts, capture_facts
+from pipeline.photo.filetypes import NotAPhoto, raw_kind, skip_reason_by_name, video_kind
+from pipeline.photo.payload import OverBudget, TimeBudget
+from pipeline.photo.raw import raw_facts
+from pipeline.schema import STATUS_ERROR, STATUS_SKIPPED
+from pipeline.storage.files import MatchedFile
+from pipeline.storage.read import ReadError, read_failure_reason, read_file, read_local
 from pipeline.verdict import NO_VERDICT, verdict
 
 MB = 1024 * 1024

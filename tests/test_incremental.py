@@ -15,8 +15,7 @@ import pytest
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
 from PIL import Image
 
-from pipeline.files import MatchedFile
-from pipeline.incremental import (
+from pipeline.job.incremental import (
     ONE_PROCESS_MAX_FILES,
     carried_row,
     earlier_shards,
@@ -24,9 +23,11 @@ from pipeline.incremental import (
     fit_workers,
     unchanged,
 )
-from pipeline.launch import LaunchError
-from pipeline.match import matched_files, resolve_pattern
-from pipeline.rows import PROBABILITY_COLUMNS, SCHEMA, file_columns
+from pipeline.job.launch import LaunchError
+from pipeline.job.match import matched_files, resolve_pattern
+from pipeline.job.rows import file_columns
+from pipeline.schema import PROBABILITY_COLUMNS, SCHEMA
+from pipeline.storage.files import MatchedFile
 
 MODEL = "blur-cnn-test"
 

@@ -14,8 +14,9 @@ from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.testing.util import assert_that
 
 from model import MODEL_DIR
-from pipeline.files import MatchedFile
-from pipeline.inference import (
+from model.inputs import VIEW_SIZE, VIEWS_PER_PHOTO
+from model.labels import BLUR_TYPES
+from pipeline.job.inference import (
     BATCH_SIZE,
     METADATA_FILE,
     MODEL_FILE,
@@ -23,11 +24,9 @@ from pipeline.inference import (
     read_metadata,
     stack_padded,
 )
-from pipeline.labels import BLUR_TYPES
-from pipeline.measure import PhotoFacts
-from pipeline.preprocess import VIEW_SIZE, VIEWS_PER_PHOTO
-from pipeline.score import inference_failures
-from pipeline.steps import METRICS_NAMESPACE
+from pipeline.job.measure import PhotoFacts
+from pipeline.job.steps import METRICS_NAMESPACE, inference_failures
+from pipeline.storage.files import MatchedFile
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,8 @@ import pytest
 from model import METADATA_FILE, MODEL_DIR, MODEL_FILE
 from model.contract import ModelContractError
 from pipeline import score
-from pipeline.launch import LaunchError
+from pipeline.job import cli
+from pipeline.job.launch import LaunchError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,13 +38,13 @@ def launch_fails(tmp_path: Path, *args: str, error=LaunchError, match: str = "")
 
 def test_a_misspelt_flag_is_an_error_naming_the_right_one(tmp_path, capsys) -> None:
     with pytest.raises(SystemExit) as raised:
-        score.parse_job_args(["--input", "x/*.jpg", "--output", "o", "--blur_thresold", "0.3"])
+        cli.parse_job_args(["--input", "x/*.jpg", "--output", "o", "--blur_thresold", "0.3"])
     assert raised.value.code == 2
     assert "--blur_thresold (did you mean --blur_threshold?)" in capsys.readouterr().err
 
 
 def test_beam_options_still_pass_through() -> None:
-    job, beam_args = score.parse_job_args(
+    job, beam_args = cli.parse_job_args(
         ["--input", "x", "--output", "o", "--direct_num_workers=2", "--runner", "DirectRunner", "--no_auth"]
     )
     assert beam_args == ["--direct_num_workers=2", "--runner", "DirectRunner", "--no_auth"]
@@ -60,7 +61,7 @@ def test_beam_options_still_pass_through() -> None:
 )
 def test_out_of_range_values_are_errors(capsys, flag, value, message) -> None:
     with pytest.raises(SystemExit):
-        score.parse_job_args(["--input", "x", "--output", "o", flag, value])
+        cli.parse_job_args(["--input", "x", "--output", "o", flag, value])
     assert message in capsys.readouterr().err
 
 

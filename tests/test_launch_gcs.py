@@ -11,13 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
-from gcs_emulator import PROJECT  # the `emulator` fixture (conftest.py) gives one emulator per module
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
+from support.gcs_emulator import PROJECT  # the `emulator` fixture (conftest.py) gives one emulator per module
 
 from pipeline import score
-from pipeline.files import content_crc32c
-from pipeline.launch import LaunchError
+from pipeline.job.launch import LaunchError
+from pipeline.storage.files import content_crc32c
 
 BUCKET = "launch-checks"
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -14,12 +14,12 @@ import pytest
 
 from model import METADATA_FILE, MODEL_DIR, MODEL_FILE
 from model.contract import ModelContractError, ModelMetadata, read_metadata
+from model.labels import BLUR_TYPES
 from pipeline import score
-from pipeline.files import MatchedFile
-from pipeline.inference import BlurPrediction
-from pipeline.labels import BLUR_TYPES
-from pipeline.measure import PhotoFacts
-from pipeline.rows import ok_row
+from pipeline.job.inference import BlurPrediction
+from pipeline.job.measure import PhotoFacts
+from pipeline.job.rows import ok_row
+from pipeline.storage.files import MatchedFile
 from training.evaluation.rows import Row
 
 

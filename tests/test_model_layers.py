@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.preprocess import VIEW_SIZE, VIEWS_PER_PHOTO
+from model.inputs import VIEW_SIZE, VIEWS_PER_PHOTO
 from training import degrade
 from training.train import flip_and_turn
 

@@ -1,4 +1,4 @@
-"""pipeline/model_probe.py: the launcher loads and probes a model folder once; the same files are not
+"""pipeline/job/model_probe.py: the launcher loads and probes a model folder once; the same files are not
 loaded again (no TensorFlow at launch), and any change to the files is loaded and probed again, so a
 broken model still stops the launch before anything is read. Real model files, real Keras."""
 
@@ -16,8 +16,8 @@ import pytest
 
 from model import METADATA_FILE, MODEL_DIR, MODEL_FILE
 from model.contract import ModelContractError
-from pipeline import model_probe
-from pipeline.launch import check_model
+from pipeline.job import model_probe
+from pipeline.job.launch import check_model
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,7 +43,7 @@ def launcher_imports_tensorflow(model: Path, cache: Path) -> bool:
     """Run the launcher's model check in a new Python process; did it import TensorFlow?"""
     code = (
         "import sys\n"
-        "from pipeline.launch import check_model\n"
+        "from pipeline.job.launch import check_model\n"
         f"check_model({str(model)!r})\n"
         "print('tensorflow' in sys.modules)\n"
     )

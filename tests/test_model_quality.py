@@ -19,8 +19,8 @@ import pytest
 
 from model import MODEL_DIR
 from model.contract import load_blur_model
-from pipeline.decode import decode_photo
-from pipeline.preprocess import sharpness_and_views
+from pipeline.photo.decode import decode_photo
+from model.inputs import sharpness_and_views
 from pipeline.verdict import verdict
 from training import motion_sources, sources
 

@@ -21,10 +21,10 @@ from pathlib import Path
 import cv2
 import pyarrow.parquet as pq
 import pytest
-from conftest import REPO_ROOT, committed_shards, encode, sharp_rgb
+from support.photos import REPO_ROOT, committed_shards, encode, sharp_rgb
 
 from pipeline import score
-from pipeline.write import FOLDER_BASENAME
+from pipeline.storage.output import FOLDER_BASENAME
 
 MULTI_PROCESS = ("--direct_running_mode=multi_processing", "--direct_num_workers=2")
 LONG_RUN_FILES = 1500

@@ -1,5 +1,5 @@
-"""pipeline.patterns and the pure parts of pipeline.files / pipeline.match: what a pattern or a manifest
-line means, without running the job."""
+"""pipeline.job.patterns and the pure parts of pipeline.storage.files / pipeline.job.match: what a pattern or
+a manifest line means, without running the job."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from pipeline import patterns
-from pipeline.files import MatchedFile, content_crc32c, gcs_crc32c, local_uri, os_path
-from pipeline.match import manifest_file, most_informative
+from pipeline.job import patterns
+from pipeline.job.match import manifest_file, most_informative
+from pipeline.storage.files import MatchedFile, content_crc32c, gcs_crc32c, local_uri, os_path
 
 
 def matches(pattern: str, path: str) -> bool:

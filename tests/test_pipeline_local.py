@@ -17,15 +17,15 @@ import pytest
 from apache_beam.runners.runner import PipelineResult, PipelineState
 
 from model import MODEL_DIR
-from pipeline.decode import DecodeError, decode_photo
-from pipeline.exif import CaptureFacts
-from pipeline.inference import read_metadata
-from pipeline.labels import BLUR_TYPES, KEEP_TYPES
-from pipeline.preprocess import laplacian_var
-from pipeline.rows import PROBABILITY_COLUMNS, SCHEMA
-from pipeline.steps import PerPhoto
-from pipeline.summary import summarize
-from pipeline.write import OutputLocation
+from model.inputs import laplacian_var
+from model.labels import BLUR_TYPES, KEEP_TYPES
+from pipeline.job.commit import summarize
+from pipeline.job.inference import read_metadata
+from pipeline.job.steps import PerPhoto
+from pipeline.photo.decode import DecodeError, decode_photo
+from pipeline.photo.exif import CaptureFacts
+from pipeline.schema import PROBABILITY_COLUMNS, SCHEMA
+from pipeline.storage.output import OutputLocation
 
 RUN_COLUMNS = {"run_id", "blur_threshold", "laplacian_threshold"}
 ALWAYS_SET = {"uri", "status", "model_version", "scored_at", "carried_over", *RUN_COLUMNS}
@@ -259,14 +259,14 @@ def test_double_star_recurses(tmp_path, run_job, sharp_jpeg) -> None:
 def test_a_plain_path_that_does_not_exist_fails_fast(tmp_path) -> None:
     """A typo in a pattern without wildcards is an error of the command, not a row."""
     from pipeline import score
-    from pipeline.launch import LaunchError
+    from pipeline.job.launch import LaunchError
 
     with pytest.raises(LaunchError, match="no such photo.jpg: no such file or folder"):
         score.run(["--input", str(tmp_path / "no such photo.jpg"), "--output", str(tmp_path / "out")])
 
 
 def test_per_photo_steps_keep_opencv_to_one_thread() -> None:
-    # Beam's workers are the parallelism; OpenCV threads on top of them only contend (pipeline.steps).
+    # Beam's workers are the parallelism; OpenCV threads on top of them only contend (pipeline.job.steps).
     threads = cv2.getNumThreads()
     try:
         cv2.setNumThreads(4)

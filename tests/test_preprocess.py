@@ -1,4 +1,4 @@
-"""The shared preprocessing (pipeline/preprocess.py): working scale, sharpness score, the model's views.
+"""The shared preprocessing (model/inputs.py): working scale, sharpness score, the model's views.
 
 Real photos come from scikit-image's bundled set (offline); flat and textured images are made here.
 """
@@ -9,11 +9,10 @@ import cv2
 import numpy as np
 import pytest
 import skimage.data
-from awkward_files import encode, photo_mosaic
 from PIL import Image
+from support.awkward_files import encode, photo_mosaic
 
-from pipeline.decode import decode_photo
-from pipeline.preprocess import (
+from model.inputs import (
     DETAIL_CROPS,
     VIEW_SIZE,
     VIEWS_PER_PHOTO,
@@ -24,6 +23,7 @@ from pipeline.preprocess import (
     to_working_scale,
     working_size,
 )
+from pipeline.photo.decode import decode_photo
 
 
 def astronaut() -> np.ndarray:

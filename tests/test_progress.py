@@ -7,9 +7,9 @@ from __future__ import annotations
 import logging
 import os
 
-from pipeline import run_progress
-from pipeline.quiet import DropNoise, drop_noise, filtered_native_stderr
-from pipeline.run_progress import MATCHED, Progress, ProgressReporter, Tally, read_tallies
+from pipeline.job import progress as run_progress
+from pipeline.job.progress import MATCHED, Progress, ProgressReporter, Tally, read_tallies
+from pipeline.job.quiet import DropNoise, drop_noise, filtered_native_stderr
 
 # Printed by TensorFlow 2.21 on this machine when the model loads (time stamps shortened).
 TENSORFLOW_START = """\
@@ -70,7 +70,7 @@ def test_the_reporter_speaks_once_per_interval_with_rate_and_eta(tmp_path, caplo
     _tally(folder, "ok", 190)
     _tally(folder, "error", 10)
     clock.now += 20
-    with caplog.at_level(logging.INFO, logger="pipeline.run_progress"):
+    with caplog.at_level(logging.INFO, logger="pipeline.job.progress"):
         seen = reporter.poll()
     assert seen == Progress(elapsed_s=30, matched=1000, done=300, errors=10, skipped=0, rate=10.0)
     assert caplog.messages == [

@@ -1,4 +1,4 @@
-"""The one reader of results (pipeline.results) on a real run's Parquet, local and gs://."""
+"""The one reader of results (pipeline.results.reader) on a real run's Parquet, local and gs://."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import json
 import shutil
 from pathlib import Path
 
-import gcs_emulator
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from support import gcs_emulator
 
-from pipeline.results import ResultsNotFound, conform, read_results, read_run
-from pipeline.rows import SCHEMA
+from pipeline.results.reader import ResultsNotFound, conform, read_results, read_run
+from pipeline.schema import SCHEMA
 
 
 def _copy_run(run, folder: Path) -> list[Path]:

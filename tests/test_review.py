@@ -7,13 +7,13 @@ import json
 import shutil
 from pathlib import Path
 
-import browser
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from support import browser
 
-from pipeline import review
-from pipeline.results import read_results
+from pipeline.results.reader import read_results
+from pipeline.results.review import review
 
 BLUR, LAPLACIAN, BAND = 0.5, 100.0, 0.1
 
@@ -158,7 +158,7 @@ def test_the_page_is_small_and_self_contained(site) -> None:
 def test_a_run_in_a_bucket(photo_folder, photo_folder_run, emulator, tmp_path) -> None:
     """Rows and originals in Cloud Storage: thumbnails made from the objects, tiles linking to the
     Cloud Console, and a placeholder for an object that is gone."""
-    import gcs_emulator
+    from support import gcs_emulator
 
     bucket = gcs_emulator.client().create_bucket("review-under-test")
     table = photo_folder_run.table

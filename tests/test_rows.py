@@ -8,12 +8,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.files import MatchedFile
-from pipeline.inference import BlurPrediction
-from pipeline.labels import BLUR_TYPES
-from pipeline.measure import PhotoFacts
-from pipeline.rows import PROBABILITY_COLUMNS, SCHEMA, error_row, ok_row
-from pipeline.steps import PhotoFailure
+from model.labels import BLUR_TYPES
+from pipeline.job.inference import BlurPrediction
+from pipeline.job.measure import PhotoFacts
+from pipeline.job.rows import error_row, ok_row
+from pipeline.job.steps import PhotoFailure
+from pipeline.schema import PROBABILITY_COLUMNS, SCHEMA
+from pipeline.storage.files import MatchedFile
 
 NOW = datetime(2026, 11, 1, 12, 30, 15, 123456, tzinfo=UTC)
 FACTS = PhotoFacts(

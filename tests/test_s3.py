@@ -4,7 +4,7 @@ The job is pointed at it the way a MinIO, R2 or Ceph user points it at theirs: `
 with credentials in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY. It reads photos (a `**` pattern), a
 manifest and the model from s3://, and writes its Parquet and manifest back; the rows are read back
 with boto3 through the run's PREFIX-manifest.json, as a user of the bucket would. The launch check
-(pipeline.launch.check_s3) is tested against the same server and against a port nothing listens on.
+(pipeline.job.launch.check_s3) is tested against the same server and against a port nothing listens on.
 """
 
 from __future__ import annotations
@@ -24,14 +24,14 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
-from conftest import REPO_ROOT, blurred, check_bucket_rows, encode, sharp_rgb
-from gcs_emulator import free_port, stop_server, wait_until_serving
+from support.gcs_emulator import free_port, stop_server, wait_until_serving
+from support.photos import REPO_ROOT, blurred, check_bucket_rows, encode, sharp_rgb
 
 from model import MODEL_DIR
 from pipeline import score
-from pipeline.inference import METADATA_FILE, MODEL_FILE, local_model_dir, read_metadata
-from pipeline.launch import LaunchError, check_s3
-from pipeline.rows import SCHEMA
+from pipeline.job.inference import METADATA_FILE, MODEL_FILE, local_model_dir, read_metadata
+from pipeline.job.launch import LaunchError, check_s3
+from pipeline.schema import SCHEMA
 
 BUCKET = "photos-under-test"
 MOTO_SERVER = Path(sys.executable).with_name("moto_server")  # the venv's console script (moto[server])

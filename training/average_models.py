@@ -17,7 +17,7 @@ from pathlib import Path
 
 from model import MODEL_FILE
 from model.contract import read_metadata
-from pipeline.preprocess import VIEW_SIZE, VIEWS_PER_PHOTO
+from model.inputs import VIEW_SIZE, VIEWS_PER_PHOTO
 
 
 def average_models(model_dirs: list[str], out: str, transposed: bool = False) -> None:

@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from pipeline.decode import decode_photo
-from pipeline.labels import BLUR_TYPES, KEEP_TYPES
-from pipeline.preprocess import WORKING_LONG_SIDE, sharpness_and_views
+from pipeline.photo.decode import decode_photo
+from model.labels import BLUR_TYPES, KEEP_TYPES
+from model.inputs import WORKING_LONG_SIDE, sharpness_and_views
 from training import degrade, sources
 
 SYNTHETIC_TYPE_SHARE = {

@@ -16,8 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.labels import BLUR_TYPES
-from pipeline.preprocess import WORKING_LONG_SIDE
+from model.labels import BLUR_TYPES
+from model.inputs import WORKING_LONG_SIDE
 from training import dataset, degrade, sources
 
 PAIRS_FOLDER = sources.SHARED_DATA / "motion" / "pairs"

@@ -7,8 +7,8 @@ import numpy as np
 from keras import layers
 
 from model.layers import LUMA_WEIGHTS, LogPowerSpectrum
-from pipeline.labels import BLUR_TYPES
-from pipeline.preprocess import VIEW_SIZE, VIEWS_PER_PHOTO
+from model.labels import BLUR_TYPES
+from model.inputs import VIEW_SIZE, VIEWS_PER_PHOTO
 
 _EDGE_FILTERS = (
     np.array([[0, 0, 0], [0, 1, 0], [0, 0, 0]], np.float32),  # the luma itself

@@ -28,8 +28,8 @@ import numpy as np
 
 from model import MODEL_FILE
 from model.contract import ModelMetadata
-from pipeline.labels import BLUR_TYPES
-from pipeline.preprocess import VIEW_SIZE, VIEWS_PER_PHOTO, WORKING_LONG_SIDE
+from model.labels import BLUR_TYPES
+from model.inputs import VIEW_SIZE, VIEWS_PER_PHOTO, WORKING_LONG_SIDE
 from training import dataset, motion_sources, sources
 
 log = logging.getLogger("training")

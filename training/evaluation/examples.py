@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.labels import KEEP_TYPES
-from pipeline.preprocess import VIEW_SIZE, VIEWS_PER_PHOTO
+from model.labels import KEEP_TYPES
+from model.inputs import VIEW_SIZE, VIEWS_PER_PHOTO
 from training import dataset, sources
 from training.evaluation.motion import MotionTask, make_motion
 from training.evaluation.plan import (

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.labels import BLUR_TYPES
+from model.labels import BLUR_TYPES
 from training.evaluation import motion
 from training.evaluation.metrics import agreement, auc, confusion_matrix, count, roc_corners, roc_curve, share
 from training.evaluation.plan import LARGE_LABEL, PAIR_SIZE, REAL_REDUCED_SIZES, SYNTHETIC_SIZES

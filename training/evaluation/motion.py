@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.labels import KEEP_TYPES
+from model.labels import KEEP_TYPES
 from training import dataset, motion_sources, sources
 from training.evaluation.metrics import count, share
 from training.evaluation.plan import REAL_COPY_QUALITY, SyntheticTask, draw_spec

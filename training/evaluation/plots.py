@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.labels import BLUR_TYPES
+from model.labels import BLUR_TYPES
 
 
 def plot_confusion(matrix: np.ndarray, path: Path) -> None:

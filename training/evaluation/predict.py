@@ -10,7 +10,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from model.contract import BlurModel, load_blur_model
-from pipeline.preprocess import VIEW_SIZE, VIEWS_PER_PHOTO
+from model.inputs import VIEW_SIZE, VIEWS_PER_PHOTO
 from training.evaluation.rows import Row
 
 COST_BATCH = 64

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipeline.preprocess import WORKING_LONG_SIDE
+from model.inputs import WORKING_LONG_SIDE
 from pipeline.verdict import (
     DEFAULT_BLUR_THRESHOLD,
     DEFAULT_LAPLACIAN_THRESHOLD,

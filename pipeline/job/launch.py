@@ -4,24 +4,30 @@ with one line saying what to do (pipeline.score's main prints it and exits with 
 In order: Beam's options are all known ones (parse time, in score.parse_job_args); Cloud Storage
 credentials and buckets; the S3 endpoint, credentials and buckets; the manifest's encoding; every
 --input pattern matches something; the earlier run of --skip_scored exists; the model loads and
-gives finite outputs for a probe batch (once per model file: pipeline.model_probe).
+gives finite outputs for a probe batch (once per model file: pipeline.job.model_probe).
 """
 
 from __future__ import annotations
 
 import argparse
-import difflib
+import logging
 import os
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions, S3Options
+from apache_beam.options.pipeline_options import PipelineOptions, S3Options, TestOptions
 
-from pipeline import match, patterns
-from pipeline.incremental import earlier_shards
-from pipeline.steps import describe
+from pipeline.job import match, patterns
+from pipeline.job.incremental import earlier_shards, fit_workers
+from pipeline.job.match import matched_files
+from pipeline.job.running import runs_on_this_machine
+from pipeline.job.steps import describe
+from pipeline.storage.output import OutputLocation, new_run_id
 
 S3_CREDENTIALS_HINT = (
     "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), "
@@ -35,27 +41,11 @@ LOGIN_HINT = (
 )
 
 
+_log = logging.getLogger(__name__)
+
+
 class LaunchError(Exception):
     """The job cannot start as asked; the message says why and what to do, in one line."""
-
-
-def unknown_beam_args(beam_args: Sequence[str], job_flags: Iterable[str]) -> list[str]:
-    """The arguments no Beam pipeline option takes, each with a suggestion when one is close.
-
-    Beam's PipelineOptions drops unknown flags with a warning; this builds the same parser Beam does
-    (every PipelineOptions subclass's `_add_argparse_args`, as get_all_options does) and keeps what it
-    leaves over, so a misspelt flag stops the launch instead of silently running with the default."""
-    parser = argparse.ArgumentParser(allow_abbrev=False, add_help=False)
-    for options_class in {str(cls): cls for cls in PipelineOptions.__subclasses__()}.values():
-        options_class._add_argparse_args(parser)  # noqa: SLF001 (Beam's own way to list its options)
-    _, unknown = parser.parse_known_args(list(beam_args))
-    known = [flag for action in parser._actions for flag in action.option_strings] + list(job_flags)
-    described = []
-    for arg in unknown:
-        name = arg.split("=", 1)[0]
-        close = difflib.get_close_matches(name, known, n=1) if name.startswith("--") else []
-        described.append(f"{arg} (did you mean {close[0]}?)" if close else arg)
-    return described
 
 
 def gcs_buckets(uris: Iterable[str | None]) -> list[str]:
@@ -235,11 +225,11 @@ def check_model(model_dir: str):
     """Load the model as a worker will and probe it (model.contract.load_blur_model): a missing or
     truncated .keras, metadata for other blur types or views, NaN weights: all stop here.
     Returns its ModelMetadata. The metadata is checked every time; the load and probe are skipped
-    when these exact files passed them before (pipeline.model_probe), so TensorFlow is not imported."""
+    when these exact files passed them before (pipeline.job.model_probe), so TensorFlow is not imported."""
     from model.contract import ModelContractError, load_blur_model, read_metadata
-    from pipeline import model_probe
-    from pipeline.inference import local_model_dir
-    from pipeline.quiet import filtered_native_stderr
+    from pipeline.job import model_probe
+    from pipeline.job.inference import local_model_dir
+    from pipeline.job.quiet import filtered_native_stderr
 
     try:
         with local_model_dir(model_dir) as local:
@@ -284,3 +274,45 @@ def check_job(
     except FileNotFoundError as error:
         raise LaunchError(str(error)) from error
     return CheckedJob(queries, shards, check_model(job.model).version)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything the graph and the commit need to know about one run, settled before it starts."""
+
+    checked: CheckedJob
+    run_id: str
+    started_at: datetime
+    output: OutputLocation
+    progress_folder: str | None  # where workers tally progress; None: no progress lines
+    dry_run: bool  # a Dataflow --dry_run: build the job description, score nothing
+
+    @property
+    def model_version(self) -> str:
+        return self.checked.model_version
+
+
+def plan_run(job: argparse.Namespace, pipeline: beam.Pipeline) -> RunPlan:
+    """The launch: every check that can fail before a photo is read (LaunchError, one line), then the
+    run's id and output location. A Dataflow --dry_run builds the job description offline, so it skips
+    the checks that need Cloud Storage or S3."""
+    dry_run = pipeline.options.view_as(TestOptions).dry_run
+    checked = check_job(job, online=not dry_run, options=pipeline.options)
+    local = runs_on_this_machine(pipeline)
+    if checked.earlier_shards is not None and local:
+        matched = matched_files(checked.queries, job.input_manifest, job.output)
+        changed = fit_workers(pipeline.options, matched, checked.earlier_shards, checked.model_version)
+        if changed:
+            _log.info(changed)
+    started_at = datetime.now(UTC)
+    progress_folder = (
+        tempfile.mkdtemp(prefix="blur-job-progress-") if job.progress_interval > 0 and local else None
+    )
+    return RunPlan(
+        checked,
+        new_run_id(started_at),
+        started_at,
+        OutputLocation.of(job.output),
+        progress_folder,
+        bool(dry_run),
+    )

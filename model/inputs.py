@@ -41,7 +41,7 @@ def working_size(width: int, height: int) -> tuple[int, int]:
 CROP_SLACK = 1.03
 """An image at most this much larger than its working size is centre-cropped to it, not resampled: a
 resize by a factor just above 1 moves most pixels by a fraction of a pixel, a 2-tap average that blurs
-(see pipeline.decode.reduction_factor, which reduces large photos to land within this slack)."""
+(see pipeline.photo.decode.reduction_factor, which reduces large photos to land within this slack)."""
 
 
 def to_working_scale(rgb: np.ndarray) -> np.ndarray:

@@ -3,15 +3,14 @@
 The format is judged by content (Pillow's sniffing, plus pillow-heif for HEIC/HEIF), never by the
 file name, and only photo formats are tried (see PHOTO_FORMATS). JPEGs are decoded in the DCT domain
 at a reduced size (libjpeg-turbo's scaled decoding, in strict mode: damaged data is an error, see
-pipeline.damage), so a 12 MP photo is not fully decoded, and other formats are reduced
+pipeline.photo.damage), so a 12 MP photo is not fully decoded, and other formats are reduced
 the same way so a photo scores the same whatever its format (see reduction_factor). EXIF orientation is
 applied.
 Every mode becomes RGB: 16-bit images are scaled to 8 bits, transparent pixels are laid on white, and
 animations give their first frame. Any failure raises DecodeError with a reason a person understands.
 
-Length (about 510 lines): one decoder with its entry points (plain bytes, a read file with its time
-budget, a RAW's preview) and its reasons kept together; the checks themselves live in pipeline.damage,
-pipeline.raw, pipeline.filetypes and pipeline.exif.
+The format dispatch and the reasons live here; the damage checks in pipeline.photo.damage, pixel
+conversion and orientation in pipeline.photo.pixels, header sniffing in pipeline.photo.filetypes.
 
 Thread safety: Beam runs several decodes at once in one process, so nothing here changes global
 state per call (no `warnings.catch_warnings`, no edits to `Image.MAX_IMAGE_PIXELS`). This module
@@ -24,15 +23,14 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 import pillow_heif
-import pyarrow as pa
 import simplejpeg
 from PIL import Image, UnidentifiedImageError
 from PIL.JpegImagePlugin import JpegImageFile
 
-from pipeline.damage import (
+from model.inputs import CROP_SLACK, WORKING_LONG_SIDE, to_working_scale, working_size
+from pipeline.photo.damage import (
     DC_DRIFT_LIMIT,
     DC_DRIFT_REASON,
     HEIF_UNDECODED_REASON,
@@ -46,11 +44,18 @@ from pipeline.damage import (
     too_many_scans_reason,
     undecoded_blocks,
 )
-from pipeline.exif import NO_CAPTURE_FACTS, CaptureFacts, capture_facts
-from pipeline.filetypes import NotAPhoto, raw_kind, video_kind
-from pipeline.payload import OverBudget, ReadFile, TimeBudget
-from pipeline.preprocess import CROP_SLACK, WORKING_LONG_SIDE, to_working_scale, working_size
-from pipeline.raw import raw_facts
+from pipeline.photo.exif import NO_CAPTURE_FACTS, CaptureFacts, capture_facts
+from pipeline.photo.filetypes import NotAPhoto, declared_size, raw_kind, sniff_format, video_kind
+from pipeline.photo.payload import OverBudget, ReadFile, TimeBudget
+from pipeline.photo.pixels import (
+    ORIENT,
+    QUARTER_TURN_ORIENTATIONS,
+    box_reduce,
+    exif_block,
+    exif_orientation,
+    to_rgb,
+)
+from pipeline.photo.raw import raw_facts
 
 pillow_heif.register_heif_opener()
 Image.init()
@@ -62,41 +67,6 @@ PHOTO_FORMATS = tuple(
     name
     for name in ("JPEG", "MPO", "PNG", "HEIF", "AVIF", "WEBP", "GIF", "TIFF", "BMP", "DIB", "JPEG2000", "PPM")
     if name in Image.OPEN  # naming an unregistered format makes Image.open raise KeyError
-)
-
-# EXIF orientation -> how the stored (h, w, ...) array becomes what a viewer shows; the same
-# transposes as PIL.ImageOps.exif_transpose (2 FLIP_LEFT_RIGHT, 3 ROTATE_180, 4 FLIP_TOP_BOTTOM,
-# 5 TRANSPOSE, 6 ROTATE_270, 7 TRANSVERSE, 8 ROTATE_90), done on the array. OpenCV's, not NumPy's
-# views: most phone photos are stored turned, and copying a turned NumPy view into a contiguous array
-# is a strided walk (3.8 ms alone for 1008x756, 0.3 ms with cv2.rotate). Measured on the bench camera
-# roll: decode_photo 39.5 -> 31.1 ms per 12 MP photo.
-_ORIENT = {
-    1: lambda a: a,
-    2: lambda a: cv2.flip(a, 1),
-    3: lambda a: cv2.rotate(a, cv2.ROTATE_180),
-    4: lambda a: cv2.flip(a, 0),
-    5: cv2.transpose,
-    6: lambda a: cv2.rotate(a, cv2.ROTATE_90_CLOCKWISE),
-    7: lambda a: cv2.rotate(cv2.transpose(a), cv2.ROTATE_180),
-    8: lambda a: cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE),
-}
-_QUARTER_TURN_ORIENTATIONS = {5, 6, 7, 8}  # width and height swap
-_EXIF_ORIENTATION_TAG = 0x0112
-
-# Magic numbers of the photo formats, only to name the format in an error when Pillow cannot even
-# read the header ("corrupt PNG file" says more than "not an image" about a PNG cut short).
-_SIGNATURES = (
-    (0, b"\xff\xd8", "JPEG"),
-    (0, b"\x89PNG\r\n\x1a\n", "PNG"),
-    (0, b"GIF87a", "GIF"),
-    (0, b"GIF89a", "GIF"),
-    (0, b"II*\x00", "TIFF"),
-    (0, b"MM\x00*", "TIFF"),
-    (8, b"WEBP", "WEBP"),  # after b"RIFF" + size
-    (4, b"ftypavi", "AVIF"),
-    (4, b"ftyp", "HEIF"),  # heic, mif1, ... brands; checked after AVIF
-    (0, b"\x00\x00\x00\x0cjP  \r\n\x87\n", "JPEG2000"),
-    (0, b"\xff\x4f\xff\x51", "JPEG2000"),
 )
 
 
@@ -138,7 +108,7 @@ def decode_photo(
     RGB at the working scale. `name` (the file's name or URI) only tells RAW kinds apart.
 
     Raises DecodeError on empty files, non-images, truncated or corrupt data (damaged JPEG data
-    included, see pipeline.damage), RAW files without a full-size preview, and images over Pillow's
+    included, see pipeline.photo.damage), RAW files without a full-size preview, and images over Pillow's
     decompression-bomb pixel limit (Image.MAX_IMAGE_PIXELS); NotAPhoto on videos; OverBudget when
     `budget` runs out (checked between 64 KB blocks of Pillow's decoders and after decoding).
     """
@@ -278,16 +248,16 @@ def _decode_image(
         stream = io.BytesIO(data) if budget is None else _BudgetedBytes(data, budget)
         image = Image.open(stream, formats=PHOTO_FORMATS)
     except Image.DecompressionBombError:  # Pillow refuses at twice its limit, before we see the size
-        raise DecodeError(_over_limit_reason(_declared_size(data))) from None
+        raise DecodeError(_over_limit_reason(declared_size(data, PHOTO_FORMATS))) from None
     except UnidentifiedImageError:
-        named = _sniff_format(data)
+        named = sniff_format(data)
         if named is None:
             raise DecodeError(_NOT_AN_IMAGE) from None
         raise DecodeError(f"corrupt {named} file (its header cannot be read; it may be truncated)") from None
     except OverBudget:
         raise
     except Exception as error:  # one bad file must never stop the job: every failure becomes a reason
-        raise DecodeError(_failure_reason(_sniff_format(data) or "image", error)) from None
+        raise DecodeError(_failure_reason(sniff_format(data) or "image", error)) from None
 
     with image:
         image_format = "JPEG" if image.format == "MPO" else (image.format or "image")
@@ -324,15 +294,15 @@ def _decode_opened(
     )
     strict_jpeg = isinstance(image, JpegImageFile) and image.mode in ("RGB", "L")  # CMYK: through Pillow
     heif = image_format == "HEIF"
-    if heif:  # libheif decodes damaged HEVC data without a word (pipeline.damage)
+    if heif:  # libheif decodes damaged HEVC data without a word (pipeline.photo.damage)
         broken = heif_structure_reason(data)
         if broken is not None:
             raise DecodeError(broken)
     if not strict_jpeg:
         # Before getexif: a PNG's getexif loads the pixels itself and would swallow a decoding error.
         image.load()  # for a GIF, APNG, WebP or TIFF this is the first frame or page
-    exif = _exif(image)
-    orientation = _exif_orientation(exif)
+    exif = exif_block(image)
+    orientation = exif_orientation(exif)
     if orientation == 1:
         orientation = fallback_orientation
     if strict_jpeg:  # JPEG and MPO
@@ -343,20 +313,20 @@ def _decode_opened(
         if check_dc_drift and dc_drift_score(rgb, mcu_width // scale, mcu_height // scale) > DC_DRIFT_LIMIT:
             raise DecodeError(DC_DRIFT_REASON)
     else:
-        rgb = _to_rgb(image)
+        rgb = to_rgb(image)
         if heif:
             _check_heif_pixels(rgb, data)
     decoded_size = (rgb.shape[1], rgb.shape[0])
     left_to_reduce = factor // max(1, round(stored_width / decoded_size[0]))
     if left_to_reduce > 1:
-        rgb = _box_reduce(rgb, left_to_reduce)
+        rgb = box_reduce(rgb, left_to_reduce)
     width, height = (
         (stored_height, stored_width)
-        if orientation in _QUARTER_TURN_ORIENTATIONS
+        if orientation in QUARTER_TURN_ORIENTATIONS
         else (stored_width, stored_height)
     )
     return ReducedPhoto(
-        rgb=np.ascontiguousarray(_ORIENT[orientation](rgb)),
+        rgb=np.ascontiguousarray(ORIENT[orientation](rgb)),
         width=width,
         height=height,
         format=image_format,
@@ -368,7 +338,7 @@ def _decode_opened(
 
 def _check_heif_pixels(rgb: np.ndarray, data: bytes) -> None:
     """Raise DecodeError when a HEIF's full-size decode (oriented by libheif) has never-decoded blocks
-    or disagrees with the file's own thumbnail: damaged HEVC data (pipeline.damage)."""
+    or disagrees with the file's own thumbnail: damaged HEVC data (pipeline.photo.damage)."""
     if undecoded_blocks(rgb):
         raise DecodeError(HEIF_UNDECODED_REASON)
     thumbnail = heif_thumbnail(data)
@@ -390,7 +360,7 @@ def _decode_jpeg_strictly(data: bytes, min_width: int, min_height: int, progress
 
     Why not Pillow: libjpeg only warns about damaged compressed data and Pillow hides the warnings,
     so a JPEG cut short (grey fill) or with flipped bits (garbled blocks) decoded as a photo. Strict
-    mode makes every such warning an error (pipeline.damage). It is also 10% faster here: no
+    mode makes every such warning an error (pipeline.photo.damage). It is also 10% faster here: no
     RGBX-to-RGB copy."""
     if progressive:
         too_many = too_many_scans_reason(data)
@@ -402,76 +372,6 @@ def _decode_jpeg_strictly(data: bytes, min_width: int, min_height: int, progress
         )
     except ValueError as error:
         raise DecodeError(jpeg_failure_reason(str(error))) from None
-
-
-def _box_reduce(rgb: np.ndarray, factor: int) -> np.ndarray:
-    """Average factor x factor blocks (area resize by an exact integer factor: a plain box filter)."""
-    height, width = rgb.shape[0] // factor, rgb.shape[1] // factor
-    whole_blocks = rgb[: height * factor, : width * factor]
-    return cv2.resize(whole_blocks, (width, height), interpolation=cv2.INTER_AREA)
-
-
-def _exif(image: Image.Image) -> Image.Exif | None:
-    """The image's EXIF block; None when unreadable (a broken block is not worth losing the photo over)."""
-    try:
-        return image.getexif()
-    except Exception:
-        return None
-
-
-def _exif_orientation(exif: Image.Exif | None) -> int:
-    """EXIF orientation 1-8; 1 when absent, out of range or unreadable. HEIF needs nothing here:
-    pillow-heif applies its own transforms and reports orientation 1."""
-    try:
-        orientation = exif.get(_EXIF_ORIENTATION_TAG, 1) if exif else 1
-    except Exception:
-        return 1
-    return orientation if isinstance(orientation, int) and orientation in _ORIENT else 1
-
-
-def _to_rgb(image: Image.Image) -> np.ndarray:
-    """Any Pillow mode to RGB uint8. Transparent pixels are laid on white, as photo viewers show them;
-    16- and 32-bit gray is scaled (not clipped) to 0-255 by the range its bit depth allows."""
-    mode = image.mode
-    if mode.startswith("I;16"):
-        values = np.asarray(image).astype(np.uint32)
-        gray = ((values * 255 + 32767) // 65535).astype(np.uint8)  # round(v / 257)
-        return np.repeat(gray[:, :, None], 3, axis=2)
-    if mode in ("I", "F"):
-        values = np.nan_to_num(np.asarray(image, dtype=np.float64))
-        peak = float(values.max())
-        # Full scale is the smallest usual one that holds the data (a 16-bit PGM opens as "I").
-        if mode == "F" and peak <= 1.0:
-            top = 1.0
-        elif peak <= 255:
-            top = 255.0
-        elif peak <= 65535:
-            top = 65535.0
-        else:
-            top = peak
-        gray = np.clip(values * (255.0 / top) + 0.5, 0, 255).astype(np.uint8)
-        return np.repeat(gray[:, :, None], 3, axis=2)
-    if mode == "P" and "transparency" in image.info:
-        image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(white, rgba)
-    return _rgb_array(image if image.mode == "RGB" else image.convert("RGB"))
-
-
-def _rgb_array(image: Image.Image) -> np.ndarray:
-    """An RGB Pillow image as an (h, w, 3) uint8 array.
-
-    Why not np.asarray(image): it copies the pixels through a bytes object, 5 ms of a 12 MP photo's 35 ms
-    decode. Pillow's Arrow export hands over its own RGBX buffer without a copy, and one OpenCV pass packs
-    it to RGB. Pillow can only export an image held in one memory block; larger ones take the slow way.
-    """
-    try:
-        rgbx = pa.array(image).values.to_numpy(zero_copy_only=True)
-    except (ValueError, pa.ArrowException):
-        return np.asarray(image, dtype=np.uint8)
-    return cv2.cvtColor(rgbx.reshape(image.height, image.width, 4), cv2.COLOR_RGBA2RGB)
 
 
 def _failure_reason(image_format: str, error: BaseException) -> str:
@@ -492,28 +392,3 @@ def _over_limit_reason(size: tuple[int, int] | None) -> str:
         return f"over the pixel limit ({limit}; possible decompression bomb)"
     width, height = size
     return f"over the pixel limit ({width}x{height} = {width * height:,} pixels; {limit})"
-
-
-def _declared_size(data: bytes) -> tuple[int, int] | None:
-    """The size a file's header declares, for an error message about a file Pillow refused as a
-    decompression bomb (its error gives no size). Parses headers only, never pixels."""
-    for name in PHOTO_FORMATS:
-        factory, accept = Image.OPEN[name]
-        accepted = accept(data[:16]) if accept is not None else True
-        if not accepted or isinstance(accepted, str):  # a str is Pillow's "looks like it, but" note
-            continue
-        try:
-            with factory(io.BytesIO(data), "") as header:
-                return header.size
-        except Exception:
-            continue
-    return None
-
-
-def _sniff_format(data: bytes) -> str | None:
-    for offset, magic, name in _SIGNATURES:
-        if data[offset : offset + len(magic)] == magic:
-            return name
-    if data[:2] == b"BM" and data[6:10] == b"\x00\x00\x00\x00":  # BMP: reserved bytes are zero
-        return "BMP"
-    return None

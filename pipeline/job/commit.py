@@ -11,24 +11,28 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.runners.runner import PipelineResult
 
-from pipeline.results import manifest_path, read_shard
-from pipeline.rows import STATUS_ERROR, STATUS_OK, STATUS_SKIPPED
-from pipeline.steps import METRICS_NAMESPACE
-from pipeline.write import OutputLocation, output_pattern
+from pipeline.job.launch import RunPlan
+from pipeline.job.progress import ProgressReporter
+from pipeline.job.running import run_pipeline
+from pipeline.job.steps import METRICS_NAMESPACE
+from pipeline.results.reader import read_manifest, read_shard
+from pipeline.schema import MANIFEST_SUFFIX, STATUS_ERROR, STATUS_OK, STATUS_SKIPPED, manifest_path
+from pipeline.storage.output import OutputLocation, output_pattern
 
 _log = logging.getLogger(__name__)
 
-MANIFEST_SUFFIX = "-manifest.json"
 MANIFEST_FORMAT = 2
 """Version of the manifest's layout (1: the summary written after the run, before run ids)."""
 
@@ -51,7 +55,7 @@ class RunSummary:
     skipped: int = 0
     model_version: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
-    carried: int = 0  # rows carried from an earlier run by --skip_scored (pipeline.incremental), not read
+    carried: int = 0  # rows carried from an earlier run by --skip_scored (pipeline.job.incremental), not read
     started_at: datetime | None = None
     finished_at: datetime | None = None
 
@@ -103,17 +107,15 @@ def manifest(summary: RunSummary) -> dict[str, Any]:
     }
 
 
-def read_manifest(location: OutputLocation) -> dict[str, Any] | None:
-    """The committed manifest at `location`, or None if there is none (or it cannot be parsed)."""
-    path = manifest_path(location.prefix)
+def committed_manifest(location: OutputLocation) -> dict[str, Any] | None:
+    """The manifest committed at `location`, or None if there is none. An unreadable one is logged and
+    treated as none: the run about to start replaces it (results.reader.read_manifest raises instead,
+    for the tools that read a result)."""
     try:
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
-            data = json.loads(stream.read())
-    except Exception as error:  # a missing file raises differently on each file system
-        if FileSystems.exists(path):
-            _log.warning("Ignoring the unreadable manifest %s (%s)", path, error)
+        return read_manifest(location.prefix)
+    except Exception as error:
+        _log.warning("Ignoring the unreadable manifest %s (%s)", manifest_path(location.prefix), error)
         return None
-    return data if isinstance(data, dict) else None
 
 
 def write_manifest(summary: RunSummary, location: OutputLocation) -> str:
@@ -235,3 +237,32 @@ def summarize(
         **counts,
         **common,
     )
+
+
+def run_and_commit(pipeline: beam.Pipeline, plan: RunPlan, settings: dict[str, Any]) -> RunSummary:
+    """Run the built pipeline to the end, then commit its output; return its summary. A run that fails
+    or is interrupted commits nothing and removes its own files; the earlier result at the prefix
+    stays as it was."""
+    output = plan.output
+    reporter = (
+        ProgressReporter(plan.progress_folder, settings["progress_interval"])
+        if plan.progress_folder
+        else None
+    )
+    try:
+        output.prepare()
+        committed = committed_manifest(output)
+        output.remove_leftovers(set(committed["shards"]) if committed else set())
+        result = run_pipeline(pipeline, reporter)
+        summary = summarize(
+            result, output, plan.run_id, plan.model_version, settings=settings, started_at=plan.started_at
+        )
+        commit(summary, output)
+    except BaseException:
+        # Failed or interrupted (KeyboardInterrupt): nothing was committed; leave no half result behind.
+        output.discard(plan.run_id)
+        raise
+    finally:
+        if plan.progress_folder:
+            shutil.rmtree(plan.progress_folder, ignore_errors=True)
+    return summary

@@ -14,8 +14,10 @@ import apache_beam as beam
 import cv2
 from apache_beam.metrics import Metrics
 
-from pipeline.files import MatchedFile
-from pipeline.filetypes import NotAPhoto
+from pipeline.photo.decode import DecodeError
+from pipeline.photo.filetypes import NotAPhoto
+from pipeline.photo.payload import OverBudget
+from pipeline.storage.files import MatchedFile
 
 METRICS_NAMESPACE = "blur_job"
 """Namespace of the job's own Beam counters (files, ok, errors, skipped, blurry, model_loads)."""
@@ -29,7 +31,7 @@ FAILED = "failed"
 
 class PhotoFailure(NamedTuple):
     """A photo that could not be scored, and why, in words for the output row. `skipped`: not a photo
-    at all (a sidecar, a video; pipeline.filetypes.NotAPhoto), so its row has status "skipped"."""
+    at all (a sidecar, a video; pipeline.photo.filetypes.NotAPhoto), so its row has status "skipped"."""
 
     file: MatchedFile
     reason: str
@@ -86,8 +88,8 @@ def per_photo(step: Callable[[Any], Any], reason: Callable[[str, Exception], str
 
 
 COUNTER_BY_STATUS = {"ok": "ok", "skipped": "skipped"}
-"""Row status -> counter; any other status counts as "errors". The keys are rows.STATUS_OK and
-rows.STATUS_SKIPPED (pipeline.rows imports this module, so not the other way round)."""
+"""Row status -> counter; any other status counts as "errors". The keys are schema.STATUS_OK and
+schema.STATUS_SKIPPED (pipeline.job.rows imports this module, so not the other way round)."""
 
 
 def count_row(row: dict) -> dict:
@@ -99,3 +101,20 @@ def count_row(row: dict) -> dict:
     if row["blurry"]:
         Metrics.counter(METRICS_NAMESPACE, "blurry").inc()
     return row
+
+
+def decode_failure_reason(uri: str, error: Exception) -> str:
+    if isinstance(error, DecodeError | OverBudget):
+        return str(error)
+    return f"cannot decode file ({describe(error)})"
+
+
+def measure_failure_reason(uri: str, error: Exception) -> str:
+    return f"cannot measure photo ({describe(error)})"
+
+
+def inference_failures(failed_batch: tuple) -> list[PhotoFailure]:
+    """Every photo of a batch the model failed on, from RunInference's dead-letter element
+    (batch of (facts, views), (exception type, repr, traceback))."""
+    batch, (_, error_repr, _) = failed_batch
+    return [PhotoFailure(facts.file, f"model inference failed ({error_repr})") for facts, _ in batch]

@@ -9,7 +9,10 @@ after reading, so a video named `.jpg` is still recognised.
 
 from __future__ import annotations
 
+import io
 import posixpath
+
+from PIL import Image
 
 
 def _suffixes(names: str) -> frozenset[str]:
@@ -33,7 +36,7 @@ SKIPPED_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini", ".picasa.ini
 RAW_SUFFIXES = _suffixes(
     "nef nrw cr2 cr3 crw arw srf sr2 dng orf rw2 raf pef srw erf kdc dcr mos mrw 3fr fff iiq rwl x3f"
 )
-"""Camera RAW files: scored on their largest embedded preview (pipeline.raw), never on a thumbnail."""
+"""Camera RAW files: scored on their largest embedded preview (pipeline.photo.raw), never on a thumbnail."""
 
 # ISO base media (MP4, QuickTime, HEIF, AVIF) files start with a `ftyp` box naming brands; these brands
 # mean a still image (or an image sequence), any other `ftyp` file is a video.
@@ -142,3 +145,45 @@ def _has_dng_version(data: bytes) -> bool:
         if int.from_bytes(data[entry : entry + 2], order) == 0xC612:
             return True
     return False
+
+
+# Magic numbers of the photo formats, only to name the format in an error when Pillow cannot even
+# read the header ("corrupt PNG file" says more than "not an image" about a PNG cut short).
+SIGNATURES = (
+    (0, b"\xff\xd8", "JPEG"),
+    (0, b"\x89PNG\r\n\x1a\n", "PNG"),
+    (0, b"GIF87a", "GIF"),
+    (0, b"GIF89a", "GIF"),
+    (0, b"II*\x00", "TIFF"),
+    (0, b"MM\x00*", "TIFF"),
+    (8, b"WEBP", "WEBP"),  # after b"RIFF" + size
+    (4, b"ftypavi", "AVIF"),
+    (4, b"ftyp", "HEIF"),  # heic, mif1, ... brands; checked after AVIF
+    (0, b"\x00\x00\x00\x0cjP  \r\n\x87\n", "JPEG2000"),
+    (0, b"\xff\x4f\xff\x51", "JPEG2000"),
+)
+
+
+def declared_size(data: bytes, photo_formats: tuple[str, ...]) -> tuple[int, int] | None:
+    """The size a file's header declares, for an error message about a file Pillow refused as a
+    decompression bomb (its error gives no size). Parses headers only, never pixels."""
+    for name in photo_formats:
+        factory, accept = Image.OPEN[name]
+        accepted = accept(data[:16]) if accept is not None else True
+        if not accepted or isinstance(accepted, str):  # a str is Pillow's "looks like it, but" note
+            continue
+        try:
+            with factory(io.BytesIO(data), "") as header:
+                return header.size
+        except Exception:
+            continue
+    return None
+
+
+def sniff_format(data: bytes) -> str | None:
+    for offset, magic, name in SIGNATURES:
+        if data[offset : offset + len(magic)] == magic:
+            return name
+    if data[:2] == b"BM" and data[6:10] == b"\x00\x00\x00\x00":  # BMP: reserved bytes are zero
+        return "BMP"
+    return None

@@ -17,8 +17,8 @@ from xml.sax.saxutils import escape
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.labels import BLURRY_TYPES
-from pipeline.rows import STATUS_OK
+from model.labels import BLURRY_TYPES
+from pipeline.schema import STATUS_OK
 
 
 class Action(StrEnum):

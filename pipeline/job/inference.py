@@ -33,8 +33,8 @@ from apache_beam.ml.inference.base import ModelHandler
 from model import METADATA_FILE, MODEL_FILE
 from model.contract import BlurModel, ModelMetadata, parse_metadata
 from model.contract import load_blur_model as load_local_blur_model
-from pipeline.quiet import filtered_native_stderr
-from pipeline.steps import METRICS_NAMESPACE
+from pipeline.job.quiet import filtered_native_stderr
+from pipeline.job.steps import METRICS_NAMESPACE
 
 
 class BlurPrediction(NamedTuple):
@@ -99,7 +99,7 @@ def local_model_dir(model_dir: str) -> Iterator[str]:
 
 def load_blur_model(model_dir: str) -> LoadedBlurModel:
     """Load and check the model folder `model_dir`, local, gs:// or s3:// (model.contract.load_blur_model).
-    TensorFlow's start-up noise is filtered out of stderr meanwhile (pipeline.quiet)."""
+    TensorFlow's start-up noise is filtered out of stderr meanwhile (pipeline.job.quiet)."""
     with local_model_dir(model_dir) as local, filtered_native_stderr():
         return LoadedBlurModel(load_local_blur_model(local))
 

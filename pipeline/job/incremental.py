@@ -25,16 +25,17 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
 
-from pipeline import rows
-from pipeline.files import MatchedFile
-from pipeline.patterns import has_wildcard
-from pipeline.results import read_manifest, read_shard, shard_paths
-from pipeline.steps import METRICS_NAMESPACE, describe
-from pipeline.summary import manifest_path
+from pipeline import schema
+from pipeline.job import rows
+from pipeline.job.patterns import has_wildcard
+from pipeline.job.steps import METRICS_NAMESPACE, describe
+from pipeline.results.reader import read_manifest, read_shard, shard_paths
+from pipeline.schema import manifest_path
+from pipeline.storage.files import MatchedFile
+from pipeline.storage.output import OutputLocation, output_pattern
 from pipeline.verdict import verdict
-from pipeline.write import OutputLocation, output_pattern
 
-CARRIED_STATUSES = (rows.STATUS_OK, "skipped")
+CARRIED_STATUSES = (schema.STATUS_OK, "skipped")
 CARRIED = "carried"
 """Tag of SkipScored's side output (rows), and the name of the counter of carried rows."""
 KEY_COLUMNS = ("uri", "status", "model_version", "file_size", "modified_at", "crc32c", "scored_at")
@@ -110,15 +111,15 @@ def carried_row(
     if not candidates:
         return None
     newest = max(candidates, key=lambda row: row["scored_at"])
-    row = {name: newest.get(name) for name in rows.SCHEMA.names}
+    row = {name: newest.get(name) for name in schema.SCHEMA.names}
     row.update(rows.file_columns(file, carried_over=True))
     for name, value in (("blur_threshold", blur_threshold), ("laplacian_threshold", laplacian_threshold)):
         if name in row:  # the threshold columns, where the schema has them, say what `blurry` used
             row[name] = value
-    if row["status"] == rows.STATUS_OK:
+    if row["status"] == schema.STATUS_OK:
         said = verdict(
             row["blur_probability"],
-            [row[column] for column in rows.PROBABILITY_COLUMNS],
+            [row[column] for column in schema.PROBABILITY_COLUMNS],
             row["laplacian_var"],
             blur_threshold=blur_threshold,
             laplacian_threshold=laplacian_threshold,

@@ -1,6 +1,6 @@
 """Match step: from --input patterns and an --input_manifest to one MatchedFile per file, each file once.
 
-Patterns follow pipeline.patterns (shell-like globs, local, gs:// or s3://). Listing is done here rather
+Patterns follow pipeline.job.patterns (shell-like globs, local, gs:// or s3://). Listing is done here rather
 than by Beam's MatchFiles, which drops dangling symlinks, fails the whole job on a name that is not UTF-8,
 matches extensions case-sensitively and reads `br[1].jpg` as a character class. Every non-folder entry
 is a file here: a dangling symlink, a symlink loop or a FIFO gets its row (from the read step).
@@ -18,9 +18,9 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from pipeline import patterns
-from pipeline.files import MatchedFile, gcs_crc32c, local_uri
-from pipeline.steps import METRICS_NAMESPACE
+from pipeline.job import patterns
+from pipeline.job.steps import METRICS_NAMESPACE
+from pipeline.storage.files import MatchedFile, gcs_crc32c, local_uri
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 DEFAULT_SECONDS_PER_FILE = 60.0
 """Read + decode budget of one file (the job's --max_seconds_per_file). A 12 MP photo needs 0.03-0.1 s;
-a JPEG with 21,000 empty progressive scans took 83 s before the scan limit (pipeline.damage)."""
+a JPEG with 21,000 empty progressive scans took 83 s before the scan limit (pipeline.photo.damage)."""
 
 DEFAULT_MAX_FILE_MB = 512.0
 """Largest file read (the job's --max_file_mb): far above any photo (a 100 MP RAW is about 150 MB),

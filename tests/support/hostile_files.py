@@ -13,8 +13,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from conftest import encode
 from PIL import Image
+
+from support.photos import encode
 
 SHORT, LONG, ASCII, RATIONAL, BYTE, UNDEFINED = 3, 4, 2, 5, 1, 7
 

@@ -1,6 +1,6 @@
 """Thumbnails for the review page, made from the original photos, local or gs://, several at once.
 
-The job's own decoder (pipeline.decode) does the decoding, so a thumbnail shows the photo exactly as
+The job's own decoder (pipeline.photo.decode) does the decoding, so a thumbnail shows the photo exactly as
 it was scored (EXIF orientation applied, every format the job reads), and a large JPEG is decoded in
 the DCT domain at the smallest scale that still leaves the thumbnail's size (1/8 of a 12 MP photo).
 A photo that cannot be read or decoded gets no thumbnail: the page shows a placeholder tile instead.
@@ -19,10 +19,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from pipeline.decode import decode_reduced
-from pipeline.files import MatchedFile
-from pipeline.progress import progress
-from pipeline.read import read_bytes
+from pipeline.photo.decode import decode_reduced
+from pipeline.results.progress_bar import progress
+from pipeline.storage.files import MatchedFile
+from pipeline.storage.read import read_bytes
 
 THUMB_LONG_SIDE = 240
 JPEG_QUALITY = 82
@@ -44,7 +44,7 @@ def shrink(rgb: np.ndarray, long_side: int = THUMB_LONG_SIDE) -> np.ndarray:
 
 
 def make_thumbnail(data: bytes, long_side: int = THUMB_LONG_SIDE) -> bytes:
-    """A JPEG thumbnail of photo bytes; raises pipeline.decode.DecodeError for what is not a photo."""
+    """A JPEG thumbnail of photo bytes; raises pipeline.photo.decode.DecodeError for what is not a photo."""
     small = shrink(decode_reduced(data, preview_long_side=long_side).rgb, long_side)
     buffer = io.BytesIO()
     Image.fromarray(small).save(buffer, "JPEG", quality=JPEG_QUALITY, optimize=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from pipeline.preprocess import WORKING_LONG_SIDE
+from model.inputs import WORKING_LONG_SIDE
 
 _MAX_IFDS = 64  # a RAW has a handful; a loop or a hostile chain stops here
 _MAX_ENTRIES = 1024

@@ -1,7 +1,7 @@
-"""Write step and the output's layout: each run's Parquet shards under a run-specific name, local, gs:// or s3://.
+"""Where a run's results go (OutputLocation), local, gs:// or s3://, and how they are laid out.
 
 A run writing to PREFIX puts its shards at `PREFIX-<run_id>-SSSSS-of-NNNNN.parquet`, so two runs never
-share a file name, and commits them by writing `PREFIX-manifest.json` (pipeline.summary). Only then are
+share a file name, and commits them by writing `PREFIX-manifest.json` (pipeline.job.commit). Only then are
 the shards of earlier runs at the same prefix deleted (`OutputLocation.remove_superseded`): until the
 new manifest lands, the earlier result stays whole and is still the one the manifest names. Leftovers of
 a run that was killed (its shards, Beam's `beam-temp-*` folder) are never listed by any manifest and are
@@ -20,12 +20,10 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.rows import SCHEMA
-
 _log = logging.getLogger(__name__)
+
 
 PARQUET_SUFFIX = ".parquet"
 
@@ -182,17 +180,3 @@ def _delete(files: Iterable[str], folders: Iterable[str], why: str) -> None:
             objects = _match(FileSystems.join(folder, "**"))
             if objects:
                 FileSystems.delete(objects)
-
-
-class WriteRows(beam.PTransform):
-    """Rows (dicts fitting rows.SCHEMA) to Parquet files named `shard_prefix`-SSSSS-of-NNNNN.parquet."""
-
-    def __init__(self, shard_prefix: str):
-        super().__init__()
-        self._prefix = shard_prefix
-
-    def expand(self, rows: beam.PCollection[dict]) -> beam.pvalue.PDone:
-        # WriteToParquet's default codec is none; snappy costs little CPU and shrinks text columns a lot.
-        return rows | beam.io.WriteToParquet(
-            self._prefix, SCHEMA, codec="snappy", file_name_suffix=PARQUET_SUFFIX
-        )

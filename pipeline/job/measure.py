@@ -1,6 +1,6 @@
 """Measure step: a decoded photo's sharpness score and the views the model looks at. Pure: no Beam.
 
-The Laplacian variance and the views come from pipeline.preprocess, the module training uses too, so
+The Laplacian variance and the views come from model.inputs, the module training uses too, so
 the job and the training see the same pixels. Brightness and contrast come from the whole-frame view
 (200x200, area-averaged: the same mean as the photo, 0.05 ms), and flag frames with nothing to judge.
 """
@@ -12,10 +12,10 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from pipeline.decode import DecodedPhoto
-from pipeline.exif import NO_CAPTURE_FACTS, CaptureFacts
-from pipeline.files import MatchedFile
-from pipeline.preprocess import sharpness_and_views, to_gray
+from model.inputs import sharpness_and_views, to_gray
+from pipeline.photo.decode import DecodedPhoto
+from pipeline.photo.exif import NO_CAPTURE_FACTS, CaptureFacts
+from pipeline.storage.files import MatchedFile
 
 LOW_INFORMATION_CONTRAST = 4.0
 """A frame whose luma standard deviation (0-255, over the 200x200 whole-frame view) is below this is

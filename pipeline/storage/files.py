@@ -1,4 +1,5 @@
-"""What the job knows about a file before reading it: the key every per-photo step carries. Pure: no Beam."""
+"""A file's identity (MatchedFile, the key every per-photo step carries, with its size, mtime and
+CRC32C), local names that are not UTF-8, and Beam's file systems outside a pipeline."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import re
 from typing import NamedTuple
 
 import google_crc32c
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
 
 
 class MatchedFile(NamedTuple):
@@ -52,3 +55,11 @@ def os_path(uri: str) -> str:
         return uri
     raw = _ESCAPED_BYTE.sub(lambda match: bytes([int(match.group(1), 16)]), uri.encode("utf-8"))
     return os.fsdecode(raw)
+
+
+def configure_file_systems() -> None:
+    """For commands that use Beam's file systems outside a pipeline (review, cull): without pipeline
+    options, s3:// fails ("Must provide one of client or options"). Empty options let boto3 take its
+    settings from the environment and ~/.aws (AWS_ENDPOINT_URL_S3 for MinIO & co, the credentials)."""
+    if FileSystems._pipeline_options is None:  # a job in this process has set its own: keep them
+        FileSystems.set_options(PipelineOptions([]))

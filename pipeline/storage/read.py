@@ -8,7 +8,7 @@ Bounded, because a bucket or a folder holds files that are not what they claim: 
 - Kind: local special files (FIFOs, devices, sockets) and folders get an error row without being
   opened for a blocking read (the file is opened non-blocking and checked again, for a file swapped
   in between).
-- Time: the read counts against the file's budget (pipeline.payload.TimeBudget, --max_seconds_per_file);
+- Time: the read counts against the file's budget (pipeline.photo.payload.TimeBudget, --max_seconds_per_file);
   a remote read runs in a helper thread and the file gets its row when the budget runs out, whatever
   the storage client's retries are still doing.
 - Names: sidecars, videos and system files (by name) are not read at all: NotAPhoto, a `skipped` row.
@@ -26,9 +26,15 @@ import threading
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.files import MatchedFile
-from pipeline.filetypes import NotAPhoto, skip_reason_by_name
-from pipeline.payload import DEFAULT_MAX_FILE_MB, DEFAULT_SECONDS_PER_FILE, OverBudget, ReadFile, TimeBudget
+from pipeline.photo.filetypes import NotAPhoto, skip_reason_by_name
+from pipeline.photo.payload import (
+    DEFAULT_MAX_FILE_MB,
+    DEFAULT_SECONDS_PER_FILE,
+    OverBudget,
+    ReadFile,
+    TimeBudget,
+)
+from pipeline.storage.files import MatchedFile
 
 _MB = 1024 * 1024
 _CHUNK = 4 * _MB

@@ -13,7 +13,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.runners.runner import PipelineResult, PipelineState
 
-from pipeline.run_progress import ProgressReporter
+from pipeline.job.progress import ProgressReporter
 
 
 def runs_on_this_machine(pipeline: beam.Pipeline) -> bool:

@@ -5,7 +5,7 @@ command all come through here. A run is named by its output prefix (what `--outp
 writes `PREFIX-manifest.json` listing its shards; the reader reads exactly those. Older runs have no
 manifest, and then the shards are found by the glob `PREFIX-*-of-*.parquet`.
 
-The columns are those of rows.SCHEMA as it is now, in its order and types: a file written before a
+The columns are those of schema.SCHEMA as it is now, in its order and types: a file written before a
 column existed gets that column as nulls, so readers never depend on the age of a run. Columns a file
 has that SCHEMA no longer lists are dropped.
 """
@@ -21,20 +21,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline.rows import SCHEMA
-from pipeline.write import OutputLocation
-
-MANIFEST_SUFFIX = "-manifest.json"
-
-
-def configure_file_systems() -> None:
-    """For commands that use Beam's file systems outside a pipeline (review, cull): without pipeline
-    options, s3:// fails ("Must provide one of client or options"). Empty options let boto3 take its
-    settings from the environment and ~/.aws (AWS_ENDPOINT_URL_S3 for MinIO & co, the credentials)."""
-    if FileSystems._pipeline_options is None:  # a job in this process has set its own: keep them
-        FileSystems.set_options(PipelineOptions([]))
+from pipeline.schema import SCHEMA, manifest_path, prefix_of
+from pipeline.storage.output import OutputLocation
 
 
 class ResultsNotFound(FileNotFoundError):
@@ -51,16 +40,6 @@ class Run:
     table: pa.Table
     manifest: dict | None = None
     settings: dict = field(default_factory=dict)
-
-
-def prefix_of(scores: str) -> str:
-    """The run prefix for what a user may type: the prefix itself, or the path of its manifest."""
-    return scores.removesuffix(MANIFEST_SUFFIX)
-
-
-def manifest_path(prefix: str) -> str:
-    """Where a run writing to `prefix` puts its manifest (pipeline.summary writes it)."""
-    return f"{prefix}{MANIFEST_SUFFIX}"
 
 
 def _read_bytes(path: str) -> bytes:
@@ -117,7 +96,7 @@ def read_shard(path: str, columns: Sequence[str] | None = None) -> pa.Table:
 
 def read_run(scores: str, columns: Sequence[str] | None = None) -> Run:
     """Every row of the run at `scores` (its output prefix, or its manifest's path), with the columns of
-    rows.SCHEMA (all, or the `columns` asked for). Raises ResultsNotFound when there is nothing there."""
+    schema.SCHEMA (all, or the `columns` asked for). Raises ResultsNotFound when there is nothing there."""
     prefix = OutputLocation.of(prefix_of(scores)).prefix  # a trailing / names a folder, as --output
     manifest = read_manifest(prefix)
     shards = shard_paths(prefix, manifest)

@@ -25,8 +25,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.labels import BLUR_TYPES, BLURRY_TYPES
-from pipeline.rows import PROBABILITY_COLUMNS, STATUS_ERROR, STATUS_OK
+from model.labels import BLUR_TYPES, BLURRY_TYPES
+from pipeline.schema import PROBABILITY_COLUMNS, STATUS_ERROR, STATUS_OK
 from pipeline.verdict import blur_type_for_verdict, is_blurry, is_laplacian_blurry
 
 DEFAULT_CAP = 500

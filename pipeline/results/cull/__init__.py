@@ -1,0 +1,1 @@
+"""Copy, move or XMP-tag the photos a run flagged, with a durable undo manifest."""
