@@ -7,6 +7,8 @@ radius) are in pixels of the image they are applied to.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -217,3 +219,184 @@ def demo_degradations(rgb: np.ndarray, rng: np.random.Generator) -> dict[str, np
         "minfilter": min_filter(rgb, max(3, int(round(7 * scale)) | 1)),
         "defocus": defocus_blur(rgb, 6.0 * scale),
     }
+
+
+# --- The camera's own processing, applied to every training example (sharp ones too) ----------------
+#
+# A phone or camera does not stop at the blur: it adds sensor noise in raw (linear) space, demosaics and
+# denoises (which smooths), sharpens every frame by some amount, resizes, and compresses, and photo tools
+# resize and compress again (Real-ESRGAN's second-order degradation, BSRGAN, Brooks et al. 2019's noise in
+# raw space). Without those steps a shaken training example has none of the crisp halos and ringing of a
+# real shaken photo, and a network learns to read one-pixel structure as "sharp".
+
+CHAIN_STEPS = ("blur", "noise", "smooth", "sharpen", "resize", "export_sharpen", "jpeg", "second_jpeg")
+"""The order of the camera chain (camera_chain): optics and motion blur the scene in linear light; the
+sensor adds noise there; demosaicing and denoising smooth; the camera sharpens; the photo is resized
+(and sometimes sharpened again for export); then JPEG, sometimes a second time after another resize."""
+
+
+@dataclass(frozen=True)
+class CameraChain:
+    """One draw of the camera's processing. Pixel sizes are in pixels of the image the step runs on."""
+
+    noise: float = 0.0  # display grey levels of noise at mid grey (linear 0.2); darker is noisier
+    chroma_noise: float = 0.5  # share of the noise that is independent per channel
+    smooth: float = 0.0  # sigma of the demosaic/denoise smoothing (0: none)
+    bilateral: bool = False  # edge-preserving denoise instead of a plain Gaussian
+    sharpen_amount: float = 0.0  # unsharp-mask gain (0: none)
+    sharpen_radius: float = 1.0
+    export_sharpen: float = 0.0  # unsharp-mask gain after the resize, radius export_radius
+    export_radius: float = 0.7
+    jpeg_quality: int = 90
+    second_scale: float = 0.0  # >0: resized by this, then JPEG again at second_quality
+    second_quality: int = 85
+    resize_kernel: int = cv2.INTER_AREA
+
+
+def sample_chain(rng: np.random.Generator, noise: float, jpeg_quality: int) -> CameraChain:
+    """A random camera chain: sharpening of random strength (none in one case of five, strong in one of
+    four), denoise or demosaic softness, sometimes export sharpening and a second JPEG."""
+    sharpen = (
+        0.0
+        if rng.random() < 0.2
+        else float(rng.uniform(0.3, 1.2) if rng.random() < 0.75 else rng.uniform(1.2, 2.5))
+    )
+    second = rng.random() < 0.3
+    return CameraChain(
+        noise=noise,
+        chroma_noise=float(rng.uniform(0.2, 0.8)),
+        smooth=0.0 if rng.random() < 0.25 else float(rng.uniform(0.3, 0.7)),
+        bilateral=bool(noise > 3 and rng.random() < 0.4),
+        sharpen_amount=sharpen,
+        sharpen_radius=float(rng.uniform(0.6, 2.0)),
+        export_sharpen=float(rng.uniform(0.3, 1.2)) if rng.random() < 0.35 else 0.0,
+        export_radius=float(rng.uniform(0.5, 1.0)),
+        jpeg_quality=jpeg_quality,
+        second_scale=float(rng.uniform(0.7, 1.0)) if second else 0.0,
+        second_quality=int(rng.integers(60, 96)),
+        resize_kernel=int(rng.choice([cv2.INTER_AREA, cv2.INTER_AREA, cv2.INTER_LINEAR, cv2.INTER_CUBIC])),
+    )
+
+
+def add_raw_noise(linear: np.ndarray, noise: float, chroma: float, rng: np.random.Generator) -> np.ndarray:
+    """Shot plus read noise in linear light, as a sensor makes it (Brooks et al. 2019): variance grows with
+    the signal, so in display values dark areas get more noise than bright ones. `noise` is the display
+    noise at linear 0.2 (mid grey); `chroma` the share independent per channel (the rest shared: luma)."""
+    if noise <= 0:
+        return linear
+    # d(display)/d(linear) at 0.2 is about 279 grey levels per unit of linear light
+    sigma = cv2.sqrt((np.maximum(linear, 0.0) + np.float32(0.02)) * np.float32(1 / 0.22))
+    sigma *= np.float32(noise / 279.0)
+    # OpenCV's generator, seeded from rng (so fixed by the example's seed): 5-10x faster than NumPy's
+    cv2.setRNGSeed(int(rng.integers(2**31)))
+    shared = np.empty(linear.shape[:2], np.float32)
+    own = np.empty((linear.shape[0], linear.shape[1] * linear.shape[2]), np.float32)  # one channel
+    cv2.randn(shared, 0.0, float(np.sqrt(1 - chroma)))
+    cv2.randn(own, 0.0, float(np.sqrt(chroma)))
+    own = own.reshape(linear.shape)
+    own += shared[:, :, None]
+    own *= sigma
+    return linear + own
+
+
+def unsharp_mask(rgb: np.ndarray, amount: float, radius: float) -> np.ndarray:
+    """The sharpening every camera applies: rgb + amount * (rgb - Gaussian(rgb, radius)), clipped. It
+    steepens edges and adds halos (overshoot) but cannot undo a blur wider than its radius."""
+    if amount <= 0:
+        return rgb
+    values = rgb.astype(np.float32)
+    soft = cv2.GaussianBlur(values, (0, 0), sigmaX=radius, sigmaY=radius, borderType=cv2.BORDER_REFLECT_101)
+    return np.clip(values + amount * (values - soft) + 0.5, 0, 255).astype(np.uint8)
+
+
+def smooth(rgb: np.ndarray, sigma: float, bilateral: bool, noise: float) -> np.ndarray:
+    """Demosaic softness or denoising: a small Gaussian, or an edge-preserving bilateral filter whose
+    range follows the noise level (it smooths noise and keeps strong edges)."""
+    if bilateral:
+        return cv2.bilateralFilter(rgb, 5, sigmaColor=float(3 * noise), sigmaSpace=max(sigma * 2, 1.0))
+    if sigma <= 0:
+        return rgb
+    return gaussian_blur(rgb, sigma)
+
+
+def jpeg_roundtrip(rgb: np.ndarray, quality: int) -> np.ndarray:
+    ok, data = cv2.imencode(".jpg", rgb[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return cv2.imdecode(data, cv2.IMREAD_COLOR)[:, :, ::-1].copy()
+
+
+def camera_chain(
+    linear: np.ndarray,
+    chain: CameraChain,
+    long_side: int,
+    rng: np.random.Generator,
+    trace: list[str] | None = None,
+) -> np.ndarray:
+    """The steps after the blur, in CHAIN_STEPS order: linear light (already blurred, at the sensor's
+    size) -> raw noise -> display values -> demosaic/denoise smoothing -> sharpening -> resize to
+    `long_side` -> export sharpening -> display uint8, ready for the last JPEG (chain.jpeg_quality,
+    written by the caller). A second JPEG, when drawn, happens here: resize by chain.second_scale and
+    JPEG at chain.second_quality (the caller's JPEG is then the third save of a re-shared photo's path,
+    as on a messaging app). `trace`, when given, collects the names of the steps run."""
+    note = trace.append if trace is not None else (lambda _: None)
+    note("blur")
+    linear = add_raw_noise(linear, chain.noise, chain.chroma_noise, rng)
+    note("noise")
+    rgb = to_display(linear)
+    rgb = smooth(rgb, chain.smooth, chain.bilateral, chain.noise)
+    note("smooth")
+    rgb = unsharp_mask(rgb, chain.sharpen_amount, chain.sharpen_radius)
+    note("sharpen")
+    if max(rgb.shape[:2]) != long_side:
+        scale = long_side / max(rgb.shape[:2])
+        size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
+        kernel = chain.resize_kernel if scale < 1 else cv2.INTER_CUBIC
+        rgb = cv2.resize(rgb, size, interpolation=kernel)
+    note("resize")
+    rgb = unsharp_mask(rgb, chain.export_sharpen, chain.export_radius)
+    note("export_sharpen")
+    if chain.second_scale > 0:
+        rgb = jpeg_roundtrip(rgb, chain.jpeg_quality)
+        note("jpeg")
+        size = (
+            max(1, round(rgb.shape[1] * chain.second_scale)),
+            max(1, round(rgb.shape[0] * chain.second_scale)),
+        )
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        note("second_jpeg")  # the caller's encode at chain.second_quality
+    else:
+        note("jpeg")  # the caller's encode at chain.jpeg_quality
+    return rgb
+
+
+def final_quality(chain: CameraChain) -> int:
+    """JPEG quality of the caller's (last) encode."""
+    return chain.second_quality if chain.second_scale > 0 else chain.jpeg_quality
+
+
+def edge_width(profile: np.ndarray) -> float:
+    """10-90% rise distance, in pixels, of a 1-D profile across one step edge (rising or falling), the
+    levels read from its two ends (the outer eighths, by median) so that sharpening halos next to the
+    edge do not move them. A just-noticeable-blur style measure (Marziliano et al. 2002, CPBD): noise and
+    halos change a Laplacian's variance, not how far an edge takes to rise."""
+    line = np.asarray(profile, np.float64)
+    end = max(1, len(line) // 8)
+    low, high = float(np.median(line[:end])), float(np.median(line[-end:]))
+    if high < low:
+        line, low, high = -line, -low, -high
+    span = high - low
+    if span <= 0:
+        return float("nan")
+    centre = int(np.argmax(np.gradient(line)))
+    ten, ninety = low + 0.1 * span, low + 0.9 * span
+    left = centre
+    while left > 0 and line[left] > ten:
+        left -= 1
+    right = centre
+    while right < len(line) - 1 and line[right] < ninety:
+        right += 1
+    # sub-pixel: interpolate the two crossings
+    left_x = left + (ten - line[left]) / max(line[left + 1] - line[left], 1e-9)
+    right_x = right - 1 + (ninety - line[right - 1]) / max(line[right] - line[right - 1], 1e-9)
+    return float(max(right_x - left_x, 0.0))

@@ -28,17 +28,24 @@ import numpy as np
 
 from model import MODEL_FILE
 from model.contract import ModelMetadata
-from model.labels import BLUR_TYPES
 from model.inputs import VIEW_SIZE, VIEWS_PER_PHOTO, WORKING_LONG_SIDE
+from model.labels import BLUR_TYPES
 from training import dataset, motion_sources, sources
 
 log = logging.getLogger("training")
 MIN_LONG_SIDE = 300
 MAX_UPSCALE = 1.6
 BATCH_SIZE = 32
-AVERAGED_BLURRY = 400
-"""Real motion blur made from the raw GoPro frames (7-15 averaged), plus AVERAGED_SHARP single frames."""
-AVERAGED_SHARP = 100
+AVERAGED_BLURRY = 900
+"""Real motion blur made from the raw GoPro frames (3-15 averaged; the still ones labelled sharp), plus
+AVERAGED_SHARP single frames."""
+AVERAGED_SHARP = 300
+REAL_COPIES = 2
+"""Extra copies of each real training photo, resized and re-saved through the camera chain's last steps
+(sharpening, resize, one or two JPEGs); low-detail sharp photos get twice as many (hard negatives)."""
+SHAKE_COPIES = 6
+"""Copies of each real shaken photo (motion/real's training scenes and the motion pairs' blurred files)
+at sizes from 300 px to its own, each re-saved its own way; sharp partners get half as many."""
 KEEP_WEIGHTS = (2.0, 4.0)  # sharp, bokeh: see blurry_loss_weights
 CHECKPOINT_FILE = "checkpoint.keras"
 CHECKPOINT_STATE = "checkpoint.json"
@@ -60,27 +67,38 @@ def _make_synthetic(seed: int) -> dataset.Example:
     rng = np.random.default_rng(seed)
     index = int(rng.integers(len(_worker_state["sources"])))
     source = dataset.random_crop(_worker_state["sources"][index], rng)
-    blur_type = rng.choice(list(dataset.SYNTHETIC_TYPE_SHARE), p=list(dataset.SYNTHETIC_TYPE_SHARE.values()))
-    spec = dataset.sample_spec(rng, str(blur_type), len(_worker_state["masks"]))
+    blur_type = str(
+        rng.choice(list(dataset.SYNTHETIC_TYPE_SHARE), p=list(dataset.SYNTHETIC_TYPE_SHARE.values()))
+    )
+    mild_share = dataset.TRAINING_MILD_SHARE.get(blur_type, dataset.MILD_SHARE)
+    spec = dataset.sample_spec(rng, blur_type, len(_worker_state["masks"]), mild_share=mild_share)
     # Sizes from thumbnail to the working scale, a third of them near the working scale (what every large
     # photo is reduced to). Enlarging a source by up to MAX_UPSCALE softens it less than the 1-px blur
     # still labelled sharp, so small sources can stand in for large photos.
     top = min(WORKING_LONG_SIDE, int(max(source.shape[:2]) * MAX_UPSCALE))
     band = rng.choice([(MIN_LONG_SIDE, 500), (500, 800), (800, WORKING_LONG_SIDE)], p=[0.35, 0.35, 0.3])
     long_side = int(min(rng.uniform(*band), top))
-    return dataset.synthetic_example(
+    # Every synthetic example goes through the camera's processing (training.degrade.camera_chain),
+    # sharp ones included: the evaluation's synthetic set keeps the older, plainer degradation.
+    return dataset.camera_example(
         source, spec, long_side, _worker_state["names"][index], _worker_state["masks"]
     )
 
 
-def _make_real(task: tuple[sources.Photo, int, int]) -> dataset.Example:
-    photo, long_side, quality = task
+def _make_real(task: tuple[sources.Photo, int, int, bool]) -> dataset.Example:
+    """A real labelled photo at a long side: re-encoded plainly at a JPEG quality (reprocess False), or
+    resized and re-saved through the camera chain's last steps with the given seed."""
+    photo, long_side, quality_or_seed, reprocess = task
     rgb = sources.load_rgb(photo)
-    if long_side < max(rgb.shape[:2]):
-        rgb = dataset.resize_long_side(rgb, long_side)
     blurry = int(photo.label not in ("none", "bokeh"))
     blur_type = BLUR_TYPES.index(photo.label) if photo.label in BLUR_TYPES else -1
-    return dataset.example_from_jpeg(dataset.encode_jpeg(rgb, quality), blurry, blur_type, photo.name)
+    if reprocess:
+        data = dataset.reprocess_real(rgb, long_side, quality_or_seed)
+    else:
+        if long_side < max(rgb.shape[:2]):
+            rgb = dataset.resize_long_side(rgb, long_side)
+        data = dataset.encode_jpeg(rgb, quality_or_seed)
+    return dataset.example_from_jpeg(data, blurry, blur_type, photo.name)
 
 
 def generate_training_set(
@@ -92,16 +110,30 @@ def generate_training_set(
     processes: int,
     motion: list[motion_sources.MotionPhoto] | None = None,
     averaged: tuple[int, int] = (0, 0),
+    shakes: list[motion_sources.ShakePhoto] | None = None,
 ) -> dict[str, np.ndarray]:
-    """`count` synthetic examples, each real photo at two sizes, each real motion file at two or three
-    sizes, and `averaged` (blurry, sharp) examples from the raw GoPro frames, made in `processes`
-    worker processes and written straight into preallocated arrays (a list of examples would need
-    twice the memory). The synthetic examples come first, in random order (the validation share)."""
+    """`count` synthetic examples; each real photo at two sizes plus REAL_COPIES re-saved copies; each
+    real motion file at two or three sizes plus re-saved copies (SHAKE_COPIES for shaken files, with
+    motion/real's training scenes); and `averaged` (blurry, sharp) examples from the raw GoPro frames;
+    made in `processes` worker processes and written straight into preallocated arrays (a list of
+    examples would need twice the memory). The synthetic examples come first, in random order (the
+    validation share)."""
     rng = np.random.default_rng(seed)
     real_tasks = [
-        (photo, int(size), int(rng.integers(75, 96)))
+        (photo, int(size), int(rng.integers(75, 96)), False)
         for photo in real
         for size in (10_000, rng.integers(MIN_LONG_SIDE, 500))
+    ]
+    for photo in real:
+        copies = REAL_COPIES * (2 if photo.name in sources.LOW_DETAIL_SHARP else 1)
+        for _ in range(copies):
+            real_tasks.append((photo, int(rng.integers(MIN_LONG_SIDE, 1600)), int(rng.integers(2**31)), True))
+    shaken = [(p.name, p.path, True) for p in shakes or []]
+    shaken += [(p.name, p.path, p.blurry) for p in motion or []]
+    shake_tasks = [
+        (name, path, int(rng.integers(MIN_LONG_SIDE, 1400)), int(rng.integers(2**31)), blurry)
+        for name, path, blurry in shaken
+        for _ in range(SHAKE_COPIES if blurry else SHAKE_COPIES // 2)
     ]
     seeds = [int(s) for s in rng.integers(0, 2**31, count)]
     motion_tasks = [
@@ -111,7 +143,7 @@ def generate_training_set(
         + ((int(rng.integers(500, WORKING_LONG_SIDE)),) if photo.blurry else ())
     ]
     averaged_tasks = [(int(rng.integers(2**31)), k < averaged[0]) for k in range(sum(averaged))]
-    total = count + len(real_tasks) + len(motion_tasks) + len(averaged_tasks)
+    total = count + len(real_tasks) + len(motion_tasks) + len(averaged_tasks) + len(shake_tasks)
     arrays = {
         "views": np.empty((total, VIEWS_PER_PHOTO, VIEW_SIZE, VIEW_SIZE, 3), np.uint8),
         "blurry": np.empty(total, np.float32),
@@ -124,6 +156,7 @@ def generate_training_set(
             pool.imap(_make_real, real_tasks, chunksize=8),
             pool.imap(motion_sources.motion_example, motion_tasks, chunksize=4),
             pool.imap(motion_sources.averaged_example, averaged_tasks, chunksize=4),
+            pool.imap(motion_sources.shake_example, shake_tasks, chunksize=4),
         ]
         for row, example in enumerate(example for stream in made for example in stream):
             for key, value in dataset.stack([example]).items():
@@ -257,9 +290,13 @@ def train_model(
     checkpoints: Path | None = None,
     resume: bool = False,
     keep_weights: tuple[float, float] = (1.0, 1.0),
+    init_from: Path | None = None,
+    learning_rate: float = 3e-3,
 ):
     """Train (or, with resume, continue from the last epoch checkpoint in `checkpoints`). The `blurry`
-    loss of photos to keep is weighted by keep_weights (sharp, bokeh): see blurry_loss_weights."""
+    loss of photos to keep is weighted by keep_weights (sharp, bokeh): see blurry_loss_weights.
+    `init_from`, a model folder, starts from its weights instead of random ones (a warm start: the
+    network must have the same layers; its optimizer state is not reused)."""
     import keras
 
     from model import layers as _registers_the_models_own_layers  # noqa: F401  (load_model looks them up)
@@ -274,9 +311,14 @@ def train_model(
         log.info("resuming after epoch %d of %d from %s", done, epochs, checkpoints)
     else:
         model = build_blur_model(width)
+        if init_from is not None:
+            model.set_weights(keras.saving.load_model(Path(init_from) / MODEL_FILE).get_weights())
+            log.info("warm start from %s", init_from)
         steps = epochs * int(np.ceil(len(train["views"]) * 0.9 / BATCH_SIZE))
         model.compile(
-            optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(3e-3, steps, alpha=0.05)),
+            optimizer=keras.optimizers.Adam(
+                keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.05)
+            ),
             loss={"blurry": "binary_crossentropy", "blur_type": "sparse_categorical_crossentropy"},
             metrics={"blurry": ["accuracy"], "blur_type": ["accuracy"]},
         )
@@ -295,6 +337,25 @@ def train_model(
             callbacks=callbacks,
         )
     return model, history
+
+
+VALIDATION_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
+
+
+def threshold_on_validation(model, arrays: dict[str, np.ndarray]) -> dict[str, object]:
+    """The `blurry` threshold read off training's own validation rows (the first tenth, never trained
+    on): accuracy at each of VALIDATION_THRESHOLDS, and the best one (0.5 on a tie: the job's default).
+    Held-out photos play no part in it."""
+    rows = np.arange(len(arrays["views"]) // 10)
+    probabilities = []
+    for start in range(0, len(rows), 64):
+        out = model(np.asarray(arrays["views"][rows[start : start + 64]]), training=False)
+        probabilities.append(np.asarray(out["blurry"])[:, 0])
+    probability = np.concatenate(probabilities) if probabilities else np.zeros(0)
+    truth = arrays["blurry"][rows] >= 0.5
+    accuracy = {str(t): round(float(np.mean((probability >= t) == truth)), 4) for t in VALIDATION_THRESHOLDS}
+    best = max(VALIDATION_THRESHOLDS, key=lambda t: (accuracy[str(t)], t == 0.5))
+    return {"rows": len(rows), "accuracy": accuracy, "chosen": best}
 
 
 def _cpu_seconds() -> float:
@@ -350,6 +411,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--resume", action="store_true", help="continue from the last epoch checkpoint in --cache"
     )
+    parser.add_argument(
+        "--init-from",
+        metavar="MODEL_DIR",
+        help="warm start: begin from this model folder's weights (same network) instead of random ones",
+    )
+    parser.add_argument("--learning-rate", type=float, default=3e-3, help="initial rate of the cosine decay")
+    parser.add_argument(
+        "--real-shake",
+        default=str(motion_sources.REAL_SHAKE_FOLDER),
+        help="folder of real shaken photos with LIST.csv (its training scenes, never EVALUATION ONLY rows)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     started = time.time()
@@ -358,14 +430,16 @@ def main(argv: list[str] | None = None) -> None:
         args.photos, args.real, args.masks, held_out=False, use_skimage=not args.no_skimage
     )
     motion = motion_sources.motion_side(Path(args.motion), held_out=False)
+    shakes = motion_sources.shake_side(Path(args.real_shake), held_out=False)
     averaged = tuple(args.averaged) if motion_sources.frame_paths() else (0, 0)
     log.info(
         "training sources: %d sharp photos, %d real labelled photos, %d masks, %d real motion files,"
-        " %d measured kernels, %d + %d examples from GoPro frames",
+        " %d real shaken photos, %d measured kernels, %d + %d examples from GoPro frames",
         len(sharp),
         len(real),
         len(masks),
         len(motion),
+        len(shakes),
         len(dataset.measured_kernels()),
         *averaged,
     )
@@ -376,7 +450,7 @@ def main(argv: list[str] | None = None) -> None:
         arrays = load_examples(cache)
     else:
         arrays = generate_training_set(
-            sharp, real, masks, args.examples, args.seed, args.processes, motion, averaged
+            sharp, real, masks, args.examples, args.seed, args.processes, motion, averaged, shakes
         )
         if cache:
             save_examples(arrays, cache)
@@ -385,9 +459,19 @@ def main(argv: list[str] | None = None) -> None:
     log.info("generated %d examples in %.0f s", len(arrays["views"]), generated - started)
     checkpoints = cache / "checkpoints" if cache else None
     model, history = train_model(
-        arrays, args.epochs, args.seed, args.width, checkpoints, args.resume, tuple(args.keep_weight)
+        arrays,
+        args.epochs,
+        args.seed,
+        args.width,
+        checkpoints,
+        args.resume,
+        tuple(args.keep_weight),
+        Path(args.init_from) if args.init_from else None,
+        args.learning_rate,
     )
     trained = time.time()
+    threshold = threshold_on_validation(model, arrays)
+    log.info("validation accuracy by threshold: %s", threshold["accuracy"])
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -406,6 +490,10 @@ def main(argv: list[str] | None = None) -> None:
             "real_photos": len(real),
             "masks": len(masks),
             "real_motion_files": len(motion),
+            "real_shake_files": len(shakes),
+            "init_from": args.init_from,
+            "learning_rate": args.learning_rate,
+            "threshold_on_validation": threshold,
             "averaged_frame_examples": list(averaged),
             "measured_kernels": len(dataset.measured_kernels()),
             "examples_from_cache": from_cache,
