@@ -331,3 +331,41 @@ def test_real_motion_figures_on_hand_made_rows() -> None:
     issue = motion.issue_figures(synth, [])
     assert issue["blur_type_protocol"]["value"] == pytest.approx(2 / 3)
     assert issue["gaussian_vs_defocus"]["value"] == 0.0
+
+
+def test_real_shake_sets_reliability_and_motion_vs_out_of_focus_on_hand_made_rows() -> None:
+    """One row per real set beside the Laplacian rule, all real shake together, motion vs out-of-focus
+    on the caught real blurred photos, and the reliability table's bands."""
+    motion_rows = [
+        _row(True, 0.9, 40, set="motion", blur_type="motion", size="original", kind="real motion blur"),
+        _row(True, 0.3, 40, set="motion", blur_type="motion", size="400", kind="real motion blur"),
+        _row(False, 0.05, 500, set="motion", size="original", kind="sharp partner"),
+    ]
+    shake = [
+        _row(True, 0.75, 300, set="shake", blur_type="motion", size="original", kind="realblur", file="r1"),
+        _row(True, 0.2, 50, set="shake", blur_type="motion", size="original", kind="realblur", file="r2"),
+        _row(True, 0.95, 20, set="shake", blur_type="motion", size="original", kind="x (EVALUATION ONLY)",
+             predicted="defocus"),
+    ]  # fmt: skip
+    real = [
+        _row(True, 0.8, 10, set="real", blur_type="blurry", predicted="gaussian", size="original"),
+        _row(False, 0.72, 900, set="real", source="phone_001", size="original"),
+        _row(False, 0.1, 30, set="real", blur_type="bokeh", size="original"),
+    ]
+    sets = motion.real_set_figures(motion_rows, shake, real)
+    everything = sets["shake: all real camera shake above, as on disk"]
+    assert (everything["cnn"]["n"], everything["cnn"]["hits"], everything["laplacian"]["hits"]) == (4, 3, 3)
+    assert sets["shake: motion/real realblur, held-out scenes"]["cnn"]["value"] == 0.5
+    assert sets["shake: motion/real x (EVALUATION ONLY)"]["cnn"]["n"] == 1
+    assert sets["keep: sharp phone photos"]["cnn"]["value"] == 0.0
+    assert sets["keep: sharp phone photos"]["laplacian"]["value"] == 1.0
+    found = motion.real_shake_figures(motion_rows, shake, real)
+    assert found["caught"]["cnn"]["value"] == 0.75
+    assert not found["above_laplacian_on_every_blur_set"]  # realblur: 1 of 2 both ways
+    # caught: 2 shakes typed motion, 1 typed defocus; the blurry phone photo typed gaussian (out of focus)
+    assert found["motion_vs_out_of_focus"]["value"] == 0.75
+    assert [m["file"] for m in found["missed"]] == ["r2"]
+    bands = {b["bin"]: b for b in found["reliability"]}
+    assert sum(b["n"] for b in bands.values()) == 8  # every row as on disk, the 400-px copy left out
+    assert bands["0.7-0.8"]["n"] == 2 and bands["0.7-0.8"]["value"] == 0.5
+    assert bands["0.9-1.0"]["n"] == 2 and bands["0.9-1.0"]["value"] == 1.0

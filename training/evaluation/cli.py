@@ -56,6 +56,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=str(motion_sources.PAIRS_FOLDER),
         help="folder of real motion pairs with LIST.csv (its held-out recordings are used)",
     )
+    add(
+        "--real-shake",
+        default=str(motion_sources.REAL_SHAKE_FOLDER),
+        help="folder of real shaken photos with LIST.csv (held-out scenes and EVALUATION ONLY rows are used)",
+    )
     add("--out", default="model", help="where EVALUATION.md, evaluation.json and the plots go")
     add("--no-skimage", action="store_true", help="do not use the photos inside scikit-image")
     add("--seed", type=int, default=planning.SEED)
@@ -99,9 +104,11 @@ def choose_photos(args: argparse.Namespace, plan: planning.Plan) -> planning.Eva
         len(masks),
     )
     motion = [] if seen else motion_sources.motion_side(Path(args.motion), held_out=True)
+    shake = [] if seen else motion_sources.shake_side(Path(args.real_shake), held_out=True)
     if plan.max_real_per_label is not None:
         motion = motion[: plan.max_real_per_label]
-    return planning.EvaluationPhotos(synthetic_sources, real_photos, masks, motion)
+        shake = shake[: plan.max_real_per_label]
+    return planning.EvaluationPhotos(synthetic_sources, real_photos, masks, motion, shake)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from model.labels import KEEP_TYPES
 from model.inputs import VIEW_SIZE, VIEWS_PER_PHOTO
+from model.labels import KEEP_TYPES
 from training import dataset, sources
-from training.evaluation.motion import MotionTask, make_motion
+from training.evaluation.motion import MotionTask, ShakeTask, make_motion, make_shake
 from training.evaluation.plan import (
     LARGE_LABEL,
     LARGE_SIZE,
@@ -28,7 +28,7 @@ from training.evaluation.plan import (
 )
 from training.evaluation.rows import Row
 
-Task = SyntheticTask | RealTask | MotionTask
+Task = SyntheticTask | RealTask | MotionTask | ShakeTask
 
 _worker: dict[str, Any] = {}
 
@@ -96,7 +96,12 @@ def _real_kind(photo: sources.Photo) -> str:
     return f"real/{label} ({photo.name.split('_', 1)[0]})"
 
 
-_MAKERS = {SyntheticTask: _make_synthetic, RealTask: _make_real, MotionTask: make_motion}
+_MAKERS = {
+    SyntheticTask: _make_synthetic,
+    RealTask: _make_real,
+    MotionTask: make_motion,
+    ShakeTask: make_shake,
+}
 
 
 def make_example(task: Task) -> tuple[int, Row, np.ndarray]:

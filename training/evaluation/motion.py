@@ -157,3 +157,150 @@ def issue_figures(synth: list[Row], real: list[Row]) -> dict[str, Any]:
         "real_sharp_kept": _both([r for r in original if r.blur_type == "none"]),
         "real_keep_kept": _both([r for r in original if r.blur_type in KEEP_TYPES]),
     }
+
+
+@dataclass(frozen=True)
+class ShakeTask:
+    """One held-out real shaken photo of motion/real (a held-out scene, or an EVALUATION ONLY row), as
+    it is on disk."""
+
+    index: int
+    photo: motion_sources.ShakePhoto
+
+    chunk = 2
+    expensive = False
+
+
+def shake_tasks(photos: list[motion_sources.ShakePhoto]) -> list[ShakeTask]:
+    return [ShakeTask(index, photo) for index, photo in enumerate(photos)]
+
+
+def shake_kind(photo: motion_sources.ShakePhoto) -> str:
+    """The row's kind: its LIST.csv set, EVALUATION ONLY rows marked as such."""
+    return f"{photo.group} (EVALUATION ONLY)" if photo.evaluation_only else photo.group
+
+
+def make_shake(task: ShakeTask) -> tuple[Row, np.ndarray]:
+    photo = task.photo
+    example = dataset.example_from_jpeg(Path(photo.path).read_bytes(), 1, -1, photo.name)
+    row = Row(
+        set="shake",
+        source=photo.scene,
+        kind=shake_kind(photo),
+        blur_type="motion",
+        blurry=True,
+        size="original",
+        long_side=example.long_side,
+        source_long_side=example.long_side,
+        laplacian_var=example.laplacian_var,
+        file=Path(photo.path).name,
+    )
+    return row, example.views
+
+
+RELIABILITY_BINS = tuple(round(0.1 * k, 1) for k in range(11))
+
+
+def _real_sets(motion_rows: list[Row], shake: list[Row], real: list[Row]) -> dict[str, list[Row]]:
+    """Every held-out real set, one entry each, as on disk (motion pairs also at every size)."""
+    original = [r for r in real if r.size == "original"]
+    pairs_blurred = [r for r in motion_rows if r.blurry]
+    sets: dict[str, list[Row]] = {
+        "shake: motion pairs' held-out recordings, as published": [
+            r for r in pairs_blurred if r.size == "original"
+        ],
+        "shake: motion pairs' held-out recordings, 300 px to full size": pairs_blurred,
+    }
+    for kind in sorted({r.kind for r in shake}):
+        sets[
+            f"shake: motion/real {kind}, held-out scenes"
+            if "ONLY" not in kind
+            else f"shake: motion/real {kind}"
+        ] = [r for r in shake if r.kind == kind]
+    sets["shake: all real camera shake above, as on disk"] = [
+        r for r in pairs_blurred if r.size == "original"
+    ] + list(shake)
+    sets["blurry: phone photos (defocus + box blur)"] = [r for r in original if r.blurry]
+    sharp = [
+        r
+        for r in original
+        if r.blur_type == "none" and not r.low_detail and r.source not in sources.NIGHT_SHARP
+    ]
+    sets["keep: sharp phone photos"] = [r for r in sharp if r.source.startswith("phone_")]
+    sets["keep: sharp camera photos (photos/camera)"] = [
+        r for r in sharp if r.source.startswith(("mdx_", "budgie_", "unsplash_", "popos_"))
+    ]
+    sets["keep: other sharp photos (opencv, plasma)"] = [
+        r for r in sharp if r.source.startswith(("opencv_", "plasma_"))
+    ]
+    sets["keep: motion pairs' sharp partner frames, as published"] = [
+        r for r in motion_rows if not r.blurry and r.size == "original"
+    ]
+    sets["keep: bokeh (photos/partial)"] = [r for r in original if r.blur_type == "bokeh"]
+    sets["keep: low-detail sharp"] = [r for r in original if r.blur_type == "none" and r.low_detail]
+    sets["keep: sharp night"] = [r for r in original if r.source in sources.NIGHT_SHARP]
+    return sets
+
+
+def real_set_figures(motion_rows: list[Row], shake: list[Row], real: list[Row]) -> dict[str, Any]:
+    """One row per held-out real set: the model and Laplacian@100 right (caught for blurry sets, kept
+    for keep sets) on the same photos."""
+    return {name: _both(rows) for name, rows in _real_sets(motion_rows, shake, real).items() if rows}
+
+
+def reliability(rows: list[Row]) -> list[dict[str, Any]]:
+    """Of the photos scored in each tenth of blur probability, how many are blurry (the held-out real
+    photos as on disk): a probability people can trust has about p of them blurry."""
+    table = []
+    for low, high in zip(RELIABILITY_BINS[:-1], RELIABILITY_BINS[1:], strict=True):
+        inside = [r for r in rows if low <= r.probability < high or (high == 1.0 and r.probability == 1.0)]
+        table.append(
+            {
+                "bin": f"{low:.1f}-{high:.1f}",
+                **share(inside, attrgetter("blurry")),
+                "mean_probability": float(np.mean([r.probability for r in inside])) if inside else None,
+            }
+        )
+    return table
+
+
+def real_shake_figures(motion_rows: list[Row], shake: list[Row], real: list[Row]) -> dict[str, Any]:
+    """The issue's real-photo figures: real camera shake caught (motion pairs' held-out recordings as
+    published + motion/real's held-out scenes + its EVALUATION ONLY rows), each real blur set against
+    Laplacian@100, motion vs out-of-focus on caught real blurred photos, and the reliability table."""
+    sets = _real_sets(motion_rows, shake, real)
+    all_shake = sets["shake: all real camera shake above, as on disk"]
+    blurry_phone = sets["blurry: phone photos (defocus + box blur)"]
+    caught_shake = [r for r in all_shake if r.verdict]
+    caught_phone = [r for r in blurry_phone if r.verdict]
+    typed = [(r, "motion") for r in caught_shake] + [(r, "out-of-focus") for r in caught_phone]
+    blur_sets = {name: rows for name, rows in sets.items() if name.startswith(("shake:", "blurry:")) and rows}
+    as_on_disk = (
+        [r for r in real if r.size == "original"]
+        + [r for r in motion_rows if r.size == "original"]
+        + list(shake)
+    )
+    return {
+        "caught": _both(all_shake),
+        "above_laplacian_on_every_blur_set": all(
+            share(rows, _CNN_OK)["value"] > share(rows, _LAPLACIAN_OK)["value"] for rows in blur_sets.values()
+        ),
+        "motion_vs_out_of_focus": share(typed, lambda pair: _family(pair[0].predicted_type) == pair[1]),
+        "motion_vs_out_of_focus_detail": {
+            "shake_typed_motion": share(caught_shake, lambda r: r.predicted_type == "motion"),
+            "phone_typed_out_of_focus": share(
+                caught_phone, lambda r: _family(r.predicted_type) == "out-of-focus"
+            ),
+        },
+        "missed": [
+            {
+                "file": r.file,
+                "set": r.kind,
+                "blur_probability": round(r.probability, 3),
+                "laplacian_var": round(r.laplacian_var, 1),
+            }
+            for r in all_shake
+            if not r.verdict
+        ],
+        "reliability": reliability(as_on_disk),
+    }

@@ -65,6 +65,7 @@ class EvaluationPhotos:
     real_photos: list[sources.Photo]
     masks: list[str]
     motion_photos: list[motion_sources.MotionPhoto] = field(default_factory=list)  # real motion blur
+    shake_photos: list[motion_sources.ShakePhoto] = field(default_factory=list)  # motion/real, held out
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from typing import Any
 from training.evaluation.figures import TARGET_NAMES
 
 TEMPLATE = Path(__file__).with_name("report_template.md")
-MAX_CORE_MS = 8.0
-"""The model's budget per photo (issue 11): the job must stay at the decode floor."""
+MAX_CORE_MS = 12.0
+"""The model's budget per photo (issue 21, was 8 in issue 11): the job must stay near the decode floor."""
 
 
 def pct(share: dict[str, Any] | float | None) -> str:
@@ -72,7 +72,7 @@ def targets_table(result: dict[str, Any]) -> str:
     rows.append(
         [
             "model cost per photo",
-            "8 core-ms",
+            f"{MAX_CORE_MS:g} core-ms",
             f"{cost['ms_per_photo']:.1f} ms wall ({cost['photos_per_second']:.0f} photos/s),"
             f" {cost['cpu_ms_per_photo']:.1f} core-ms",
             "PASS" if cost["cpu_ms_per_photo"] <= MAX_CORE_MS else "FAIL",
@@ -127,6 +127,58 @@ def motion_values(figures: dict[str, Any], laplacian: str) -> dict[str, str]:
         f" ({laplacian}: {pct(issue['real_blurry_caught']['laplacian'])})",
         "real_sharp_kept": f"{pct(issue['real_sharp_kept']['cnn'])}"
         f" ({laplacian}: {pct(issue['real_sharp_kept']['laplacian'])})",
+    }
+
+
+def real_sets_table(real_sets: dict[str, dict], laplacian: str) -> str:
+    """One row per held-out real set: caught (blurry sets) or kept (keep sets), model and rule."""
+    rows = []
+    for name, block in real_sets.items():
+        measure = "caught" if name.startswith(("shake:", "blurry:")) else "kept"
+        cnn, rule = block["cnn"], block["laplacian"]
+        rows.append(
+            [
+                name.split(": ", 1)[1],
+                measure,
+                str(cnn["n"]),
+                f"{pct(cnn['value'])} ({cnn['hits']})",
+                f"{pct(rule['value'])} ({rule['hits']})",
+            ]
+        )
+    return _table(["held-out real set", "", "n", "CNN", laplacian], rows)
+
+
+def reliability_table(bins: list[dict[str, Any]]) -> str:
+    rows = [
+        [
+            b["bin"],
+            str(b["n"]),
+            "-" if b["mean_probability"] is None else f"{b['mean_probability']:.2f}",
+            pct(b["value"]) if b["n"] else "-",
+        ]
+        for b in bins
+    ]
+    return _table(["blur probability", "photos", "mean probability", "share really blurry"], rows)
+
+
+def shake_values(figures: dict[str, Any], laplacian: str) -> dict[str, str]:
+    block = figures["real_shake"]
+    missed = [
+        [m["file"], m["set"], f"{m['blur_probability']:.3f}", f"{m['laplacian_var']:.1f}"]
+        for m in block["missed"]
+    ] or [["(none)", "", "", ""]]
+    detail = block["motion_vs_out_of_focus_detail"]
+    return {
+        "real_sets_table": real_sets_table(figures["real_sets"], laplacian),
+        "real_shake_caught": (
+            f"{pct(block['caught']['cnn'])} ({laplacian}: {pct(block['caught']['laplacian'])})"
+        ),
+        "above_laplacian": "yes" if block["above_laplacian_on_every_blur_set"] else "no",
+        "motion_vs_oof": pct(block["motion_vs_out_of_focus"]),
+        "shake_typed_motion": pct(detail["shake_typed_motion"]),
+        "phone_typed_oof": pct(detail["phone_typed_out_of_focus"]),
+        "shake_missed_table": _table(["file", "set", "blur probability", "Laplacian var"], missed),
+        "reliability_table": reliability_table(block["reliability"]),
     }
 
 
@@ -289,7 +341,21 @@ def report_values(result: dict[str, Any]) -> dict[str, str]:
         "cost_cpu_ms": f"{cost['cpu_ms_per_photo']:.1f}",
         "training_lines": training_lines(metadata.get("training")),
         **motion_values(figures, laplacian),
+        **shake_values(figures, laplacian),
+        "threshold_line": threshold_line(metadata.get("training")),
     }
+
+
+def threshold_line(training: dict[str, Any] | None) -> str:
+    """How the blurry threshold was chosen, from the training run's own validation rows."""
+    chosen = (training or {}).get("threshold_on_validation")
+    if not chosen:
+        return "The threshold was not chosen on training-side validation for this model (none recorded)."
+    accuracy = ", ".join(f"{t}: {100 * a:.1f}%" for t, a in chosen["accuracy"].items())
+    return (
+        f"Chosen on training's own validation rows ({chosen['rows']} synthetic examples never trained on,"
+        f" no held-out photo): accuracy by threshold {accuracy}; chosen {chosen['chosen']}."
+    )
 
 
 def render_report(result: dict[str, Any]) -> str:

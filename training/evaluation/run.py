@@ -59,6 +59,7 @@ def method() -> dict[str, Any]:
         "night_sizes": list(motion.NIGHT_SIZES),
         "held_out_motion_scenes": sorted(motion_sources.HELD_OUT_MOTION_SCENES),
         "night_sharp": list(sources.NIGHT_SHARP),
+        "real_shake_held_out_percent": motion_sources.REAL_SHAKE_HELD_OUT_PERCENT,
     }
 
 
@@ -75,6 +76,7 @@ def evaluate(
         "real": real_tasks(photos.real_photos, plan.real_reduced_sizes),
         "motion": motion.motion_tasks(photos.motion_photos),
         "night": motion.night_tasks(len(synthetic_sources), len(masks), seed),
+        "shake": motion.shake_tasks(photos.shake_photos),
     }
     log.info("making %s examples", ", ".join(f"{len(tasks)} {name}" for name, tasks in task_sets.items()))
     made = generate(synthetic_sources, masks, task_sets, processes)
@@ -86,7 +88,7 @@ def evaluate(
     cost = measure_cost(model, real_views if len(real_views) else synth_views, plan.cost_batches)
     log.info("model alone: %.1f ms per photo", cost["ms_per_photo"])
     figures = figures_module.compute_figures(
-        made["synthetic"][0], made["real"][0], made["motion"][0], made["night"][0]
+        made["synthetic"][0], made["real"][0], made["motion"][0], made["night"][0], made["shake"][0]
     )
     metadata = model.metadata
     return {
@@ -99,6 +101,7 @@ def evaluate(
             "synthetic_sources": [p.name for p in synthetic_sources],
             "real_photos": [Path(p.path).name for p in photos.real_photos],
             "motion_photos": [Path(p.path).name for p in photos.motion_photos],
+            "shake_photos": [Path(p.path).name for p in photos.shake_photos],
         },
         "model": {
             "dir": str(model_dir),
