@@ -11,11 +11,8 @@ from datetime import datetime
 from typing import NamedTuple
 
 from PIL import Image
+from PIL.ExifTags import Base as Tag
 
-_EXIF_IFD = 0x8769
-_MAKE, _MODEL, _DATETIME = 0x010F, 0x0110, 0x0132
-_EXPOSURE_TIME, _ISO, _DATETIME_ORIGINAL, _DATETIME_DIGITIZED = 0x829A, 0x8827, 0x9003, 0x9004
-_SUBSEC_ORIGINAL, _FOCAL_LENGTH = 0x9291, 0x920A
 _MAX_TEXT = 64  # a make or model longer than this is garbage, not a camera's name
 
 
@@ -38,19 +35,19 @@ def capture_facts(exif: Image.Exif | None) -> CaptureFacts:
     if not exif:
         return NO_CAPTURE_FACTS
     try:
-        details = exif.get_ifd(_EXIF_IFD)
+        details = exif.get_ifd(Tag.ExifOffset)
     except Exception:  # a broken EXIF sub-directory: keep what the main one says
         details = {}
     return CaptureFacts(
         captured_at=_timestamp(
-            details.get(_DATETIME_ORIGINAL) or details.get(_DATETIME_DIGITIZED) or exif.get(_DATETIME),
-            details.get(_SUBSEC_ORIGINAL),
+            details.get(Tag.DateTimeOriginal) or details.get(Tag.DateTimeDigitized) or exif.get(Tag.DateTime),
+            details.get(Tag.SubsecTimeOriginal),
         ),
-        camera_make=_text(exif.get(_MAKE)),
-        camera_model=_text(exif.get(_MODEL)),
-        exposure_time_s=_positive(details.get(_EXPOSURE_TIME), upper=3600.0),
-        iso=_iso(details.get(_ISO)),
-        focal_length_mm=_positive(details.get(_FOCAL_LENGTH), upper=10_000.0),
+        camera_make=_text(exif.get(Tag.Make)),
+        camera_model=_text(exif.get(Tag.Model)),
+        exposure_time_s=_positive(details.get(Tag.ExposureTime), upper=3600.0),
+        iso=_iso(details.get(Tag.ISOSpeedRatings)),
+        focal_length_mm=_positive(details.get(Tag.FocalLength), upper=10_000.0),
     )
 
 

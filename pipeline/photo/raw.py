@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from PIL.ExifTags import Base as Tag
+
 from model.inputs import WORKING_LONG_SIDE
 
 _MAX_IFDS = 64  # a RAW has a handful; a loop or a hostile chain stops here
@@ -27,6 +29,7 @@ _MAX_SCANNED_JPEGS = 64
 _TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
 _CFA_PHOTOMETRICS = {32803, 34892}  # colour filter array and linear raw: sensor data, not a preview
 _SOF_MARKERS = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_RW2_JPG_FROM_RAW = 0x002E  # Panasonic's tag for the full-size JPEG inside an RW2; not a TIFF/EXIF name
 
 
 class Preview(NamedTuple):
@@ -142,17 +145,18 @@ def _walk_tiff(data: bytes, candidates: list[tuple[int, int]]) -> int:
             if kind in (3, 4, 13) and values <= 64 and place + size * values <= len(data):
                 tags[tag] = [number(place + size * i, size) for i in range(values)]
         if first:
-            orientation = (tags.get(0x0112) or [1])[0]
+            orientation = (tags.get(Tag.Orientation) or [1])[0]
             first = False
-        if 0x0201 in tags:
-            candidates.append((tags[0x0201][0], (tags.get(0x0202) or [0])[0]))
-        compression = (tags.get(0x0103) or [0])[0]
-        photometric = (tags.get(0x0106) or [0])[0]
-        if compression in (6, 7) and photometric not in _CFA_PHOTOMETRICS and len(tags.get(0x0111, [])) == 1:
-            candidates.append((tags[0x0111][0], (tags.get(0x0117) or [0])[0]))
-        if 0x002E in raw_values:  # RW2: JpgFromRaw, the JPEG bytes themselves
-            candidates.append(raw_values[0x002E])
-        pending.extend(tags.get(0x014A, []))
+        if Tag.JpegIFOffset in tags:
+            candidates.append((tags[Tag.JpegIFOffset][0], (tags.get(Tag.JpegIFByteCount) or [0])[0]))
+        compression = (tags.get(Tag.Compression) or [0])[0]
+        photometric = (tags.get(Tag.PhotometricInterpretation) or [0])[0]
+        one_strip = len(tags.get(Tag.StripOffsets, [])) == 1
+        if compression in (6, 7) and photometric not in _CFA_PHOTOMETRICS and one_strip:
+            candidates.append((tags[Tag.StripOffsets][0], (tags.get(Tag.StripByteCounts) or [0])[0]))
+        if _RW2_JPG_FROM_RAW in raw_values:  # RW2: JpgFromRaw, the JPEG bytes themselves
+            candidates.append(raw_values[_RW2_JPG_FROM_RAW])
+        pending.extend(tags.get(Tag.SubIFDs, []))
         next_ifd = ifd + 2 + 12 * count
         if next_ifd + 4 <= len(data):
             pending.append(number(next_ifd, 4))
