@@ -141,6 +141,8 @@ def test_every_file_gets_exactly_one_row_whatever_its_spelling(album, album_run)
     assert set(uris) == expected
     by_uri = {row["uri"]: row for row in album_run.rows}
     assert by_uri[f"{album}/DCIM/IMG_1.JPG"]["status"] == "ok"
+    # A name that is not UTF-8, from the folder and the glob forms alike, is read through its bytes.
+    assert by_uri[f"{album}/caf\\xe9.jpg"]["status"] == "ok", by_uri[f"{album}/caf\\xe9.jpg"]["error"]
     assert by_uri[f"{album}/dangling.jpg"]["status"] == "error"
     assert by_uri[f"{album}/loop.jpg"]["status"] == "error"
 

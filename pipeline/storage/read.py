@@ -34,7 +34,7 @@ from pipeline.photo.payload import (
     ReadFile,
     TimeBudget,
 )
-from pipeline.storage.files import MatchedFile
+from pipeline.storage.files import MatchedFile, os_path
 
 _MB = 1024 * 1024
 _CHUNK = 4 * _MB
@@ -164,7 +164,8 @@ def _is_local(uri: str) -> bool:
 
 
 def _local_path(uri: str) -> str:
-    return uri[len("file://") :] if uri.startswith("file://") else uri
+    """The path to open: a name that is not UTF-8 was listed as `\\xNN` escapes (files.local_uri)."""
+    return os_path(uri[len("file://") :] if uri.startswith("file://") else uri)
 
 
 # --- Reasons, written for people ------------------------------------------------------------------
