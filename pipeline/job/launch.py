@@ -27,6 +27,7 @@ from pipeline.job.incremental import earlier_shards, fit_workers
 from pipeline.job.match import matched_files
 from pipeline.job.running import runs_on_this_machine
 from pipeline.job.steps import describe
+from pipeline.results.reader import ResultsError, check_shard
 from pipeline.storage.output import OutputLocation, new_run_id
 
 S3_CREDENTIALS_HINT = (
@@ -271,6 +272,10 @@ def check_job(
     )
     try:
         shards = earlier_shards(job.skip_scored) if job.skip_scored else None
+        for shard in shards or ():
+            check_shard(shard)
+    except ResultsError as error:
+        raise LaunchError(f"--skip_scored {job.skip_scored}: {error}") from error
     except FileNotFoundError as error:
         raise LaunchError(str(error)) from error
     return CheckedJob(queries, shards, check_model(job.model).version)

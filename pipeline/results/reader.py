@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -23,10 +25,22 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.schema import SCHEMA, manifest_path, prefix_of
-from pipeline.storage.output import OutputLocation
+from pipeline.storage.output import PARQUET_SUFFIX, OutputLocation
+
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+"""A manifest is a few kB (its settings and shard names); more is not one of this job's manifests."""
+MAX_SHARD_BYTES = 2 * 1024**3
+"""A shard is read whole into memory; the job writes shards of a few MB per thousand rows, so this
+is millions of rows per shard. Raise it here for bigger results."""
 
 
-class ResultsNotFound(FileNotFoundError):
+class ResultsError(ValueError):
+    """The result named is not one this job wrote, or is damaged: a manifest that is not JSON or names
+    files outside its folder, a shard that is not Parquet of this schema, a file over the size limit.
+    str(error) is one line that names the file; the tools print it and exit with status 2."""
+
+
+class ResultsNotFound(ResultsError, FileNotFoundError):
     """No manifest and no Parquet shards under the prefix given."""
 
 
@@ -42,33 +56,79 @@ class Run:
     settings: dict = field(default_factory=dict)
 
 
-def _read_bytes(path: str) -> bytes:
+def _describe(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text[:200]}" if text else type(error).__name__
+
+
+def read_bounded(path: str, max_bytes: int) -> bytes:
+    """The file's bytes, at most max_bytes: ResultsError for more (`/dev/zero` named as a shard, a
+    huge file in a manifest's place), or for a local path that is not a regular file."""
+    if FileSystems.get_scheme(path) in (None, "file"):
+        local = path.removeprefix("file://")
+        if os.path.exists(local) and not stat.S_ISREG(os.stat(local).st_mode):
+            raise ResultsError(f"{path}: not a regular file, not a result this job wrote")
+    chunks, total = [], 0
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
-        return stream.read()
+        while chunk := stream.read(min(4 * 1024 * 1024, max_bytes + 1 - total)):
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > max_bytes:
+                raise ResultsError(
+                    f"{path}: larger than {max_bytes / 1024**2:,.0f} MB, the limit for a result file"
+                )
+    return b"".join(chunks)
 
 
 def read_manifest(prefix: str) -> dict | None:
-    """The run's manifest (a JSON object), or None when the run has none."""
+    """The run's manifest (a JSON object with a list of shard names), or None when the run has none.
+    ResultsError when the file there is not such a manifest."""
     path = manifest_path(prefix)
     if not FileSystems.exists(path):
         return None
-    manifest = json.loads(_read_bytes(path))
+    try:
+        manifest = json.loads(read_bounded(path, MAX_MANIFEST_BYTES))
+    except ResultsError:
+        raise
+    except (ValueError, OSError) as error:  # not JSON, not UTF-8, unreadable
+        raise ResultsError(f"{path}: not a run manifest ({_describe(error)})") from error
     if not isinstance(manifest, dict) or not isinstance(manifest.get("shards"), list):
-        raise ValueError(f"{path} is not a run manifest (a JSON object with a list of 'shards')")
+        raise ResultsError(f"{path} is not a run manifest (a JSON object with a list of 'shards')")
     return manifest
 
 
+def _plain_shard_name(name: object, folder: str) -> str | None:
+    """`name` as a file name in `folder`, or None when it is anything else: a shard of a run sits beside
+    its manifest, so a manifest naming `../../etc/passwd` or `/dev/zero` is not this job's. (A full path
+    into the manifest's own folder is accepted too.)"""
+    if not isinstance(name, str) or not name or "\x00" in name:
+        return None
+    if "/" in name or "\\" in name:
+        head, name = FileSystems.split(name)
+        if head.rstrip("/") != folder.rstrip("/"):
+            return None
+    if name in (".", "..") or "/" in name or "\\" in name or not name.endswith(PARQUET_SUFFIX):
+        return None
+    return name
+
+
 def shard_paths(prefix: str, manifest: dict | None) -> list[str]:
-    """The Parquet shards of the run: those its manifest lists (relative to the manifest's folder),
-    or, without a manifest, those matching PREFIX-*-of-*.parquet."""
+    """The Parquet shards of the run: those its manifest lists (file names in the manifest's folder),
+    or, without a manifest, those matching PREFIX-*-of-*.parquet. ResultsError for a manifest naming
+    anything but a Parquet file beside it."""
     if manifest is None:  # a run from before manifests: every shard at the prefix
         location = OutputLocation(prefix)
         return [location.path(name) for name in location.shards()]
     folder = FileSystems.split(manifest_path(prefix))[0]
     paths = []
     for name in manifest["shards"]:
-        absolute = "://" in name or name.startswith("/")
-        paths.append(name if absolute else FileSystems.join(folder, name))
+        plain = _plain_shard_name(name, folder)
+        if plain is None:
+            raise ResultsError(
+                f"{manifest_path(prefix)} names the shard {str(name)[:200]!r}: a run's shards are "
+                "Parquet files beside its manifest; this manifest was not written by this job"
+            )
+        paths.append(FileSystems.join(folder, plain))
     return paths
 
 
@@ -89,14 +149,33 @@ def conform(table: pa.Table, schema: pa.Schema = SCHEMA) -> pa.Table:
 def read_shard(path: str, columns: Sequence[str] | None = None) -> pa.Table:
     """One Parquet shard, local or gs://, conformed to SCHEMA (or to the `columns` of it asked for)."""
     schema = SCHEMA if columns is None else pa.schema([SCHEMA.field(name) for name in columns])
-    parquet = pq.ParquetFile(io.BytesIO(_read_bytes(path)))
-    present = [name for name in schema.names if name in parquet.schema_arrow.names]
-    return conform(parquet.read(columns=present), schema)
+    data = read_bounded(path, MAX_SHARD_BYTES)
+    try:
+        parquet = pq.ParquetFile(io.BytesIO(data))
+        present = [name for name in schema.names if name in parquet.schema_arrow.names]
+        if "uri" not in parquet.schema_arrow.names:
+            raise ValueError("it has no 'uri' column")
+        return conform(parquet.read(columns=present), schema)
+    except (pa.ArrowException, ValueError, OSError) as error:  # not Parquet, damaged, other columns
+        raise ResultsError(f"{path}: not a shard of this job's results ({_describe(error)})") from error
+
+
+def check_shard(path: str) -> None:
+    """A cheap look at a shard before a run depends on it: a Parquet footer with a `uri` column.
+    ResultsError otherwise (a damaged or foreign file ends a launch, not a run part way)."""
+    try:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
+            names = pq.ParquetFile(stream).schema_arrow.names
+    except (pa.ArrowException, ValueError, OSError) as error:
+        raise ResultsError(f"{path}: not a shard of this job's results ({_describe(error)})") from error
+    if "uri" not in names:
+        raise ResultsError(f"{path}: not a shard of this job's results (it has no 'uri' column)")
 
 
 def read_run(scores: str, columns: Sequence[str] | None = None) -> Run:
     """Every row of the run at `scores` (its output prefix, or its manifest's path), with the columns of
-    schema.SCHEMA (all, or the `columns` asked for). Raises ResultsNotFound when there is nothing there."""
+    schema.SCHEMA (all, or the `columns` asked for). Raises ResultsNotFound when there is nothing there,
+    ResultsError when what is there is not a result of this job."""
     prefix = OutputLocation.of(prefix_of(scores)).prefix  # a trailing / names a folder, as --output
     manifest = read_manifest(prefix)
     shards = shard_paths(prefix, manifest)

@@ -23,7 +23,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.results.reader import Run, read_run
+from pipeline.results.reader import ResultsError, Run, read_run
 from pipeline.results.review import gallery
 from pipeline.results.review.thumbnails import THUMB_LONG_SIDE, write_thumbnails
 from pipeline.storage.files import configure_file_systems
@@ -144,16 +144,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     configure_file_systems()
     started = time.monotonic()
-    index = review(
-        args.scores,
-        args.out,
-        blur_threshold=args.blur_threshold,
-        laplacian_threshold=args.laplacian_threshold,
-        band=args.band,
-        cap=args.cap,
-        thumb_size=args.thumb_size,
-        workers=args.workers,
-    )
+    try:
+        index = review(
+            args.scores,
+            args.out,
+            blur_threshold=args.blur_threshold,
+            laplacian_threshold=args.laplacian_threshold,
+            band=args.band,
+            cap=args.cap,
+            thumb_size=args.thumb_size,
+            workers=args.workers,
+        )
+    except ResultsError as error:  # no result, or not one of this job's: one line, as argparse would
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
     print(f"review: {index} ({time.monotonic() - started:.1f} s); open it in a browser", file=sys.stderr)
 
 
