@@ -36,5 +36,13 @@ setup(
     # The model's files (not the evaluation report), and the review page's static files.
     package_data={"model": ["blur_model.keras", "metadata.json"], "pipeline.results.review": ["assets/*"]},
     install_requires=read_requirements("requirements.txt"),
+    # The same commands as `python -m pipeline.score|review|cull`, for an installed package.
+    entry_points={
+        "console_scripts": [
+            "blur-score=pipeline.score:main",
+            "blur-review=pipeline.results.review.review:main",
+            "blur-cull=pipeline.results.cull.cull:main",
+        ]
+    },
     extras_require={"dev": read_requirements("requirements-dev.txt")},
 )

@@ -111,3 +111,32 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def photo_folder_run(photo_folder, run_job) -> JobOutput:
     """One run of the job over the whole photo folder, shared by the tests that read results."""
     return run_job("--input", f"{photo_folder.root}/**")
+
+
+SLOW_MODULES = {
+    "test_dataflow",
+    "test_fuzz",
+    "test_gcs",
+    "test_hostile_files",
+    "test_incremental",
+    "test_launch_gcs",
+    "test_model_quality",
+    "test_output_commit",
+    "test_pipeline_local",
+    "test_readme",
+    "test_review",
+    "test_s3",
+}
+"""Modules whose tests run real jobs, servers, browsers or the model over real photos throughout."""
+
+SLOW_FIXTURES = {"run_job", "photo_folder_run", "emulator"}
+"""Fixtures that start a real Beam job or a storage emulator: any test using one is slow."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the slow tests in one place, so `./run_tests.sh --fast` (-m "not slow") stays about two
+    minutes; CI runs everything."""
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        if module in SLOW_MODULES or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
