@@ -34,9 +34,10 @@ from pipeline.results.cull.plan import (
     plan,
     select_flagged,
     sidecar_for,
-    xmp_sidecar,
 )
+from pipeline.results.cull.xmp import mark_rejected
 from pipeline.results.reader import conform
+from pipeline.storage.files import gcs_crc32c
 
 
 def _tree(root: Path) -> dict[str, str]:
@@ -66,8 +67,9 @@ def local_copy(photo_folder, photo_folder_run, tmp_path):
 
 
 def _manifest(path: Path) -> list[dict[str, str]]:
+    """The manifest's photo rows (without its first row, which records the run's folders)."""
     with open(path, newline="", encoding="utf-8") as stream:
-        return list(csv.DictReader(stream))
+        return [row for row in csv.DictReader(stream) if row["action"] != "run"]
 
 
 def _flagged_uris(table: pa.Table) -> list[str]:
@@ -103,7 +105,7 @@ def test_destinations_keep_the_folders() -> None:
 
 
 def test_xmp_text_is_xml_that_marks_rejected_and_blurry() -> None:
-    root = ET.fromstring(xmp_sidecar("motion", 0.9731, "v1").encode())
+    root = ET.fromstring(mark_rejected(None, "motion", 0.9731, "v1"))
     ns = {
         "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
         "xmp": "http://ns.adobe.com/xap/1.0/",
@@ -112,7 +114,7 @@ def test_xmp_text_is_xml_that_marks_rejected_and_blurry() -> None:
     }
     description = root.find("rdf:RDF/rdf:Description", ns)
     assert description.get(f"{{{ns['xmp']}}}Rating") == "-1"
-    assert description.get(f"{{{ns['xmp']}}}Label") == "Blurry"
+    assert description.get(f"{{{ns['xmp']}}}Label") == "Red"
     assert [li.text for li in description.findall("dc:subject/rdf:Bag/rdf:li", ns)] == ["Blurry"]
     assert [li.text for li in description.findall("digiKam:TagsList/rdf:Seq/rdf:li", ns)] == ["Blurry/motion"]
     assert "0.973" in ET.tostring(description, encoding="unicode")
@@ -146,11 +148,15 @@ def test_copy_rerun_and_undo(local_copy, tmp_path) -> None:
         cull.main(["--scores", prefix, "--to", str(dest), "--apply", "--manifest", str(tmp_path / "m1.csv")])
         == 0
     )
-    rows = _manifest(tmp_path / "m1.csv")
-    assert [r["source"] for r in rows] == flagged
-    assert [r["result"] for r in rows] == ["copied"] + [
-        "conflict: a different file is at the destination (left alone)"
-    ] + ["copied"] * (len(flagged) - 2)
+    rows = _manifest(tmp_path / "m1.csv")  # in the order the copies completed
+    assert sorted(r["source"] for r in rows) == sorted(flagged)
+    results = {r["source"]: r["result"] for r in rows}
+    assert results == {
+        uri: "conflict: a different file is at the destination (left alone)"
+        if uri == flagged[1]
+        else "copied"
+        for uri in flagged
+    }
     assert _tree(root) == originals  # a copy leaves the photos alone
     copied = _tree(dest)
     assert squatter.read_bytes() == b"someone else's file"
@@ -286,12 +292,23 @@ def bucket_run(local_copy, emulator, tmp_path, monkeypatch, request):
     root, _, table = local_copy
     name = "cull-" + request.node.name.replace("_", "-")[:40].strip("-")
     bucket = gcs_emulator.client().create_bucket(name)
+    objects = {}
     for uri in table.column("uri").to_pylist():
         if Path(uri).is_file():
-            bucket.blob("photos/" + str(Path(uri).relative_to(root))).upload_from_filename(uri)
+            blob = bucket.blob("photos/" + str(Path(uri).relative_to(root)))
+            blob.upload_from_filename(uri)
+            blob.reload()
+            objects[uri] = (blob.updated, gcs_crc32c(blob.crc32c))
+    # The file facts a run over the bucket records: the objects' update times and CRC32Cs.
+    uris = table.column("uri").to_pylist()
     gs_table = table.set_column(
         0, "uri", pc.replace_substring(table.column("uri"), str(root), f"gs://{name}/photos")
     )
+    for column, index in (("modified_at", 0), ("crc32c", 1)):
+        values = pa.array(
+            [objects.get(uri, (None, None))[index] for uri in uris], gs_table.schema.field(column).type
+        )
+        gs_table = gs_table.set_column(gs_table.schema.get_field_index(column), column, values)
     pq.write_table(conform(gs_table), tmp_path / "run.parquet")
     bucket.blob("results/scores-00000-of-00001.parquet").upload_from_filename(str(tmp_path / "run.parquet"))
     monkeypatch.chdir(tmp_path)
@@ -313,10 +330,10 @@ def test_cull_in_a_bucket_copy_rerun_undo(bucket_run, tmp_path) -> None:
     wanted = {f"culled/{name.removeprefix('photos/')}": photos[name] for name in flagged}
     cull.main(["--scores", prefix, "--to", dest, "--apply", "--manifest", "c.csv"])
     rows = _manifest(tmp_path / "c.csv")
-    assert [(r["source"], r["destination"], r["result"]) for r in rows] == [
+    assert sorted((r["source"], r["destination"], r["result"]) for r in rows) == sorted(
         (f"gs://{bucket.name}/{name}", f"gs://{bucket.name}/culled/{name.removeprefix('photos/')}", "copied")
         for name in flagged
-    ]
+    )
     assert _objects(bucket, "culled/") == wanted and _objects(bucket, "photos/") == photos
     cull.main(["--scores", prefix, "--to", dest, "--apply", "--manifest", "c2.csv"])
     assert {r["result"] for r in _manifest(tmp_path / "c2.csv")} == {"skipped: already there"}

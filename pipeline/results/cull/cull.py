@@ -2,270 +2,221 @@
 
     python -m pipeline.cull --scores PREFIX --to DEST                 # dry run: prints what it would do
     python -m pipeline.cull --scores PREFIX --to DEST --apply         # copies, keeping the folders
-    python -m pipeline.cull --scores PREFIX --to DEST --move --apply  # moves (source deleted once verified)
+    python -m pipeline.cull --scores PREFIX --to DEST --move --apply  # moves (photo deleted once verified)
     python -m pipeline.cull --scores PREFIX --xmp --apply             # sidecars next to the photos
-    python -m pipeline.cull --undo cull-20261130T0100.csv --apply     # puts back what a run did
+    python -m pipeline.cull --undo cull-20261130T0100.csv --apply     # puts back what that run did
 
-Safety: nothing changes without --apply; a different file already at a destination is never overwritten;
-a move deletes the original only after the copy's size and SHA-256 match it; every action goes to a CSV
-manifest as it happens (source, destination, action, result, size, sha256), which --undo reads. Rerunning
-the same command skips what is already done, so an interrupted run is finished by running it again.
+Safety (docs/cull.md): nothing changes without --apply. DEST may not be, hold or lie inside the photos'
+folder (symlinks, `..` and case resolved): exit 2, nothing changed. A row whose photo lies outside the
+photos' folder, or whose destination leads outside DEST, is refused. A photo whose size and time (or
+CRC32C in a bucket) differ from its row is skipped: it changed since it was scored. A different file
+at a destination is never overwritten; a move deletes the photo only after its copy's size and SHA-256
+match it and the manifest row saying so is on disk. Copies and moves keep permissions and times. Every
+action is a manifest row (CSV), which --undo reads; an undo reverses only what that run created, after
+checking each file's size and SHA-256. Rerunning the same command finishes an interrupted run.
 Local paths and gs:// both work; a copy within Cloud Storage is server-side.
 """
 
 from __future__ import annotations
 
 import argparse
-import glob
 import hashlib
 import os
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
-
-from pipeline.results.cull.plan import (
-    Action,
-    Step,
-    common_root,
-    manifest_header,
-    manifest_line,
-    parse_types,
-    plan,
-    read_manifest_rows,
-    select_flagged,
-    xmp_sidecar,
+from pipeline.results.cull import fileops, undo
+from pipeline.results.cull.fileops import Facts
+from pipeline.results.cull.manifest import Journal, NotAManifest, Row, read_manifest
+from pipeline.results.cull.plan import Action, Step, common_root, parse_types, plan, select_flagged
+from pipeline.results.cull.safety import (
+    CHANGED,
+    changed_since_scored,
+    containment_problem,
+    launch_problem,
+)
+from pipeline.results.cull.xmp import (
+    COLOUR_LABELS,
+    DEFAULT_LABEL,
+    MAX_SIDECAR_BYTES,
+    NotASidecar,
+    mark_rejected,
 )
 from pipeline.results.progress_bar import progress
 from pipeline.results.reader import read_run
 from pipeline.storage.files import configure_file_systems
 
-_CHUNK = 1 << 20
+PAUSE_ENV = "PIPELINE_CULL_PAUSE_AFTER_COPY"
+"""Tests only: "NAME:SECONDS" sleeps after copying the photo named NAME, before checking the copy, so
+a test can kill the command or spoil the copy at that very moment."""
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What happened to one step; `size` and `sha256` describe the file the step produced, when one exists."""
+    """What happened to one step; `size` and `sha256` describe the file the step produced."""
 
     result: str
     size: int | None = None
     sha256: str = ""
+    created: bool | None = None
+    kept: Facts | None = None
+    folders: tuple[str, ...] = ()
+    original_sha256: str = ""
+    recorded: bool = False  # the step wrote its manifest row itself
 
 
-# --- files, local or gs:// ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Context:
+    apply: bool
+    journal: Journal
+    root: str
+    dest: str
+    label: str | None = DEFAULT_LABEL
+    model_version: str | None = None
 
 
-def _is_local(path: str) -> bool:
-    return "://" not in path
+def row_of(source: str, destination: str, action: str, outcome: Outcome) -> Row:
+    kept = outcome.kept
+    return Row(
+        source, destination, action, outcome.result, outcome.size, outcome.sha256, outcome.created,
+        kept.mode if kept else None, kept.atime_ns if kept else None, kept.mtime_ns if kept else None,
+        outcome.folders, outcome.original_sha256,
+    )  # fmt: skip
 
 
-def exists(path: str) -> bool:
-    return os.path.lexists(path) if _is_local(path) else FileSystems.exists(path)
+def _pause_for_tests(source: str) -> None:
+    name, _, seconds = os.environ.get(PAUSE_ENV, "").partition(":")
+    if name and source.rsplit("/", 1)[-1] == name:
+        time.sleep(float(seconds))
 
-
-def _open(path: str):
-    if _is_local(path):
-        return open(path, "rb")
-    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
-
-
-def digest(path: str) -> tuple[int, str]:
-    """(size, SHA-256 hex) of a file's bytes."""
-    sha, size = hashlib.sha256(), 0
-    with _open(path) as stream:
-        while chunk := stream.read(_CHUNK):
-            sha.update(chunk)
-            size += len(chunk)
-    return size, sha.hexdigest()
-
-
-def _delete(path: str) -> None:
-    if _is_local(path):
-        os.remove(path)
-    else:
-        FileSystems.delete([path])
-
-
-def _write_new(destination: str, write: Callable[[object], None]) -> bool:
-    """Create `destination` with what `write(stream)` writes; False (and nothing written) when a file
-    is already there. Locally the data goes to a temporary file first and is linked into place, which
-    fails rather than replaces: an interrupted copy never leaves a partial file under the real name."""
-    if not _is_local(destination):
-        if FileSystems.exists(destination):
-            return False
-        with FileSystems.create(destination, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
-            write(stream)
-        return True
-    target = Path(destination)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in target.parent.glob(f".{glob.escape(target.name)}.cull-*.tmp"):  # left by a killed run
-        stale.unlink(missing_ok=True)
-    temporary = target.with_name(f".{target.name}.cull-{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        try:
-            os.link(temporary, target)
-        except FileExistsError:
-            return False
-        return True
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def _copy_new(source: str, destination: str) -> bool:
-    """Copy a file where none is; server-side within Cloud Storage. False if the destination exists."""
-    if not _is_local(source) and not _is_local(destination):
-        if FileSystems.exists(destination):
-            return False
-        FileSystems.copy([source], [destination])
-        return True
-
-    def write(out) -> None:
-        with _open(source) as stream:
-            while chunk := stream.read(_CHUNK):
-                out.write(chunk)
-
-    return _write_new(destination, write)
-
-
-# --- one step ---------------------------------------------------------------------------------------------
 
 _CONFLICT = "conflict: a different file is at the destination (left alone)"
 
 
-def _transfer(step: Step, apply: bool) -> Outcome:
+def _transfer(step: Step, context: Context) -> Outcome:
     source, destination, move = step.source, step.destination, step.action is Action.MOVE
-    if not exists(source):
-        if move and exists(destination):
-            return Outcome("skipped: already moved", *digest(destination))
-        return Outcome("failed: source not found")
-    if exists(destination):
-        there = digest(destination)
-        if there != digest(source):
+    refused = containment_problem(source, destination, context.root, context.dest)
+    if refused:
+        return Outcome(refused)
+    if not fileops.exists(source):
+        if move and fileops.exists(destination):
+            return Outcome("skipped: already moved", *fileops.digest(destination))
+        return Outcome("failed: photo not found")
+    if fileops.same_file(source, destination):
+        return Outcome("failed: refused: the destination is the photo itself")
+    now = fileops.facts(source)  # before the photo is read: its access time as the user left it
+    if changed_since_scored(now, step.size, step.modified_at, step.crc32c):
+        return Outcome(f"skipped: {CHANGED} (left alone)")
+    original = fileops.digest(source)
+    if fileops.exists(destination):
+        there = fileops.digest(destination)
+        if there != original:
             return Outcome(_CONFLICT)
         if not move:
-            return Outcome("skipped: already there", *there)
-        if not apply:
-            return Outcome("would delete the source (its copy is already there)", *there)
-        _delete(source)  # an earlier, interrupted move left a verified copy
-        return Outcome("moved", *there)
-    if not apply:
+            return Outcome("skipped: already there", *there, created=False)
+        if not context.apply:
+            return Outcome("would delete the photo (an identical file is already at the destination)")
+        return _finish_move(step, context, Outcome("moved", *there, created=False, kept=now))
+    if not context.apply:
         return Outcome(f"would {step.action}")
-    original = digest(source)
-    if not _copy_new(source, destination):
-        return Outcome(_CONFLICT)
-    if digest(destination) != original:
-        return Outcome("failed: the copy does not match the source (source kept)")
-    if move:
-        _delete(source)
-        return Outcome("moved", *original)
-    return Outcome("copied", *original)
+    folders = tuple(fileops.make_folders(destination.rsplit("/", 1)[0]))
+    if not fileops.copy_new(source, destination, now):
+        return Outcome(_CONFLICT, folders=folders)
+    _pause_for_tests(source)
+    if fileops.digest(destination) != original:
+        return Outcome("failed: the copy does not match the photo (photo kept)", folders=folders)
+    done = Outcome("moved" if move else "copied", *original, created=True, kept=now, folders=folders)
+    return _finish_move(step, context, done) if move else done
 
 
-def _sidecar(step: Step, apply: bool, model_version: str | None) -> Outcome:
-    data = xmp_sidecar(step.blur_type, step.blur_probability, model_version).encode()
-    size, sha = len(data), hashlib.sha256(data).hexdigest()
-    if not exists(step.source):
+def _finish_move(step: Step, context: Context, done: Outcome) -> Outcome:
+    """Delete the photo once the row saying where it went is on disk."""
+    context.journal.record(row_of(step.source, step.destination, str(step.action), done))
+    try:
+        fileops.delete(step.source)
+    except OSError as error:
+        failed = replace(done, result=f"failed: the photo could not be deleted ({error}); its copy stays")
+        context.journal.record(row_of(step.source, step.destination, str(step.action), failed))
+        return replace(failed, recorded=True)
+    return replace(done, recorded=True)
+
+
+def _sidecar(step: Step, context: Context) -> Outcome:
+    source, destination = step.source, step.destination
+    refused = containment_problem(source, destination, context.root, context.root)
+    if refused:
+        return Outcome(refused)
+    if not fileops.exists(source):
         return Outcome("failed: photo not found")
-    if exists(step.destination):
-        if digest(step.destination) == (size, sha):
-            return Outcome("skipped: already there", size, sha)
-        return Outcome("conflict: a sidecar is already there (left alone)")
-    if not apply:
-        return Outcome("would write the sidecar")
-    if not _write_new(step.destination, lambda out: out.write(data)):
-        return Outcome("conflict: a sidecar is already there (left alone)")
-    return Outcome("sidecar written", size, sha)
+    now = fileops.facts(source)
+    if changed_since_scored(now, step.size, step.modified_at, step.crc32c):
+        return Outcome(f"skipped: {CHANGED} (left alone)")
+    existing = fileops.read_all(destination, MAX_SIDECAR_BYTES) if fileops.exists(destination) else None
+    try:
+        data = mark_rejected(
+            existing, step.blur_type, step.blur_probability, context.model_version, context.label
+        )
+    except NotASidecar as error:
+        return Outcome(f"conflict: the file at the sidecar's name is not XMP ({error}); left alone")
+    size, sha = len(data), hashlib.sha256(data).hexdigest()
+    if existing == data:
+        return Outcome("skipped: already there", size, sha, created=False)
+    if not context.apply:
+        return Outcome("would write the sidecar" if existing is None else "would merge into the sidecar")
+    if existing is None:
+        if not fileops.write_new(destination, lambda out: out.write(data)):
+            return Outcome("conflict: a sidecar appeared meanwhile (left alone)")
+        return Outcome("sidecar written", size, sha, created=True)
+    original = hashlib.sha256(existing).hexdigest()
+    context.journal.keep_original(existing, original)
+    if fileops.read_all(destination, MAX_SIDECAR_BYTES) != existing:
+        return Outcome("conflict: the sidecar changed while cull read it (left alone)")
+    fileops.replace(destination, data)
+    return Outcome("sidecar merged", size, sha, created=False, original_sha256=original)
 
 
-def carry_out(step: Step, apply: bool, model_version: str | None = None) -> Outcome:
+def carry_out(step: Step, context: Context) -> Outcome:
     """Do (or, without `apply`, describe) one step; any error becomes a "failed: ..." outcome."""
     try:
-        if step.action is Action.XMP:
-            return _sidecar(step, apply, model_version)
-        return _transfer(step, apply)
+        return _sidecar(step, context) if step.action is Action.XMP else _transfer(step, context)
     except Exception as error:  # one bad file must not stop the others
         return Outcome(f"failed: {type(error).__name__}: {error}")
-
-
-def undo(row: dict[str, str], apply: bool) -> Outcome:
-    """Reverse one manifest row: remove a copy or sidecar it made (only if unchanged since), or move a
-    moved photo back (verified before the moved file is removed)."""
-    source, destination, result = row["source"], row["destination"], row["result"]
-    recorded = (int(row["size"]), row["sha256"]) if row["size"] else None
-    try:
-        if result in ("copied", "sidecar written") or (
-            result == "skipped: already there" and row["action"] == Action.COPY
-        ):
-            if not exists(destination):
-                return Outcome("skipped: already removed")
-            there = digest(destination)
-            if result == "skipped: already there" and (not exists(source) or digest(source) != there):
-                return Outcome("nothing to undo (the source is gone or differs; the copy is kept)")
-            if recorded is not None and there != recorded:
-                return Outcome("conflict: the file changed since (left alone)")
-            if not apply:
-                return Outcome(f"would remove {destination}")
-            _delete(destination)
-            return Outcome("removed", *there)
-        if result in ("moved", "skipped: already moved"):
-            back = Step(destination, source, Action.MOVE, "", 0.0)
-            outcome = _transfer(back, apply)
-            if outcome.result == "skipped: already moved":
-                return Outcome("skipped: already back", outcome.size, outcome.sha256)
-            return (
-                outcome if outcome.result != "moved" else Outcome("moved back", outcome.size, outcome.sha256)
-            )
-        return Outcome("nothing to undo")
-    except Exception as error:
-        return Outcome(f"failed: {type(error).__name__}: {error}")
-
-
-# --- the command ---------------------------------------------------------------------------------------
 
 
 def run_steps(
     items: Sequence,
     work: Callable[[object], Outcome],
-    describe: Callable[[object], tuple[str, str, str]],
-    manifest: Path | None,
+    row: Callable[[object, Outcome], Row],
+    line: Callable[[object, Outcome], str],
+    journal: Journal,
     workers: int,
 ) -> list[Outcome]:
-    """Run `work` over `items` on `workers` threads, each outcome written to the manifest (if any) as it
-    comes, so an interrupted run leaves a manifest of everything it did."""
+    """Run `work` over `items` on `workers` threads. Each outcome's manifest row is written as soon as
+    its step completes (in whatever order they complete); a dry run prints a line per item instead."""
+
+    def one(item) -> Outcome:
+        outcome = work(item)
+        if not outcome.recorded:
+            journal.record(row(item, outcome))
+        return outcome
+
     outcomes: list[Outcome] = []
-    if manifest is not None:
-        manifest.parent.mkdir(parents=True, exist_ok=True)
-    with (
-        open(manifest, "w", newline="", encoding="utf-8") if manifest is not None else nullcontext() as out,
-        ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
-    ):
-        if out is not None:
-            out.write(manifest_header())
-            out.flush()
-        done = pool.map(lambda item: (item, work(item)), items)
-        if out is not None:  # a dry run prints a line per photo instead of a bar
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = {pool.submit(one, item): item for item in items}
+        done: Iterable = as_completed(futures)
+        if journal.path is not None:
             done = progress(done, len(items), "cull")
-        for item, outcome in done:
+        for future in done:
+            outcome = future.result()
             outcomes.append(outcome)
-            source, destination, action = describe(item)
-            if out is not None:
-                out.write(
-                    manifest_line(source, destination, action, outcome.result, outcome.size, outcome.sha256)
-                )
-                out.flush()
-            else:
-                print(f"{outcome.result}: {source} -> {destination}")
+            if journal.path is None:
+                print(line(futures[future], outcome))
     return outcomes
 
 
@@ -288,9 +239,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--scores", metavar="PREFIX", help="the run's --output prefix (or its manifest)")
     where = parser.add_mutually_exclusive_group()
-    where.add_argument(
-        "--to", metavar="DEST", help="folder (local, gs:// or s3://) to copy or move the photos to"
-    )
+    where.add_argument("--to", metavar="DEST", help="folder (local or gs://) to copy or move the photos to")
     where.add_argument("--xmp", action="store_true", help="write XMP sidecars next to the photos instead")
     where.add_argument("--undo", metavar="MANIFEST", help="reverse what a cull manifest records")
     parser.add_argument(
@@ -300,13 +249,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--types", help="only these blur types, comma-separated (e.g. motion,defocus)")
     parser.add_argument("--min_probability", type=float, default=0.0, help="only photos at or above this")
     parser.add_argument(
-        "--root", help="the folder whose structure is kept under DEST (default: the photos' common folder)"
+        "--root",
+        help="the photos' folder: its structure is kept under DEST, and no photo outside it is touched "
+        "(default: the run's common folder)",
     )
     parser.add_argument(
         "--xmp_naming",
         choices=("ext", "base"),
         default="ext",
-        help="sidecar name: photo.jpg.xmp (ext: darktable, digiKam) or photo.xmp (base: Lightroom)",
+        help="sidecar name: photo.jpg.xmp (ext: darktable, digiKam, Immich) or photo.xmp (base: Lightroom)",
+    )
+    parser.add_argument(
+        "--label",
+        choices=(*COLOUR_LABELS, "none"),
+        default=DEFAULT_LABEL,
+        help=f"colour label the sidecars give rejected photos (default {DEFAULT_LABEL}; names darktable, "
+        "digiKam and Lightroom all know)",
     )
     parser.add_argument("--manifest", help="where to write the CSV manifest (default: ./cull-<time>.csv)")
     parser.add_argument("--workers", type=int, default=8, help="files handled at once (default 8)")
@@ -322,48 +280,90 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def _undo(args: argparse.Namespace, journal_path: Path | None) -> list[Outcome] | int:
+    try:
+        manifest = read_manifest(args.undo)
+    except NotAManifest as error:
+        print(f"cull: {error}", file=sys.stderr)
+        return 2
+    reversals = [r for r in (undo.check_row(cells, manifest) for cells in manifest.rows) if r is not None]
+    try:
+        journal = Journal(journal_path, manifest.source_root, manifest.dest_root)
+    except FileExistsError:
+        print(f"cull: {journal_path} already exists: give another --manifest", file=sys.stderr)
+        return 2
+    try:
+        outcomes = run_steps(
+            reversals,
+            lambda r: Outcome(undo.reverse(r, args.apply, Path(args.undo))),
+            lambda r, o: row_of(r.row.source, r.row.destination, f"undo {r.row.action}", o),
+            lambda r, o: undo.printed(r, o.result),
+            journal,
+            args.workers,
+        )
+    finally:
+        journal.close()
+    if args.apply:  # the run's folders, once empty: every row's files are back or gone by now
+        fileops.remove_empty_folders(
+            [f for r in reversals if r.problem is None for f in r.row.folders if fileops.is_local(f)]
+        )
+    return outcomes
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     configure_file_systems()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    manifest = (
+    journal_path = (
         Path(args.manifest or f"cull-{'undo-' if args.undo else ''}{stamp}.csv") if args.apply else None
     )
     if args.undo:
-        with open(args.undo, encoding="utf-8", newline="") as stream:
-            rows = read_manifest_rows(stream.read())
-        outcomes = run_steps(
-            rows,
-            lambda row: undo(row, args.apply),
-            lambda r: (r["source"], r["destination"], f"undo {r['action']}"),
-            manifest,
-            args.workers,
-        )
+        result = _undo(args, journal_path)
+        if isinstance(result, int):
+            return result
+        outcomes = result
     else:
-        run = read_run(
-            args.scores, columns=["uri", "status", "blurry", "blur_type", "blur_probability", "model_version"]
-        )
+        columns = ["uri", "status", "blurry", "blur_type", "blur_probability", "model_version"]
+        run = read_run(args.scores, columns=[*columns, "file_size", "modified_at", "crc32c"])
         flagged = select_flagged(run.table, types=args.types, min_probability=args.min_probability)
         action = Action.XMP if args.xmp else (Action.MOVE if args.move else Action.COPY)
         root = args.root if args.root is not None else common_root(run.table.column("uri").to_pylist())
         steps = plan(flagged, action, root=root, dest=args.to or "", xmp_naming=args.xmp_naming)
+        if args.to is not None:
+            problem = launch_problem(args.to, root, ((s.source, s.destination) for s in steps))
+            if problem:
+                print(f"cull: {problem}", file=sys.stderr)
+                return 2
         versions = set(run.table.column("model_version").drop_null().to_pylist())
-        model_version = versions.pop() if len(versions) == 1 else None
         print(
             f"{len(steps)} flagged photo(s) of {run.table.num_rows} rows; folders kept below {root or '/'}",
             file=sys.stderr,
         )
-        outcomes = run_steps(
-            steps,
-            lambda step: carry_out(step, args.apply, model_version),
-            lambda s: (s.source, s.destination, str(s.action)),
-            manifest,
-            args.workers,
-        )
+        try:
+            journal = Journal(journal_path, root, args.to or "")
+        except FileExistsError:
+            print(f"cull: {journal_path} already exists: give another --manifest", file=sys.stderr)
+            return 2
+        context = Context(
+            args.apply, journal, root, args.to or "", None if args.label == "none" else args.label,
+            versions.pop() if len(versions) == 1 else None,
+        )  # fmt: skip
+        arrow = "->" if action is not Action.XMP else "marks"
+        try:
+            outcomes = run_steps(
+                steps,
+                lambda step: carry_out(step, context),
+                lambda s, o: row_of(s.source, s.destination, str(s.action), o),
+                lambda s, o: f"{o.result}: {s.source} {arrow} {s.destination}",
+                journal,
+                args.workers,
+            )
+        finally:
+            journal.close()
     for result, count in sorted(tally(outcomes).items()):
         print(f"{count:8d}  {result}", file=sys.stderr)
-    if manifest is not None:
-        print(f"manifest: {manifest}", file=sys.stderr)
+    if journal_path is not None:
+        print(f"manifest: {journal_path}", file=sys.stderr)
     else:
         print("dry run: nothing was changed; add --apply to do it", file=sys.stderr)
     return 1 if any(o.result.startswith("failed") for o in outcomes) else 0

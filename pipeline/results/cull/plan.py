@@ -1,18 +1,16 @@
 """What the cull command will do, decided from a run's rows. Pure: no file system, no Beam.
 
-Which photos (the job's verdict, narrowed by blur type and probability), where each one goes (the same
-relative folders under the destination), the manifest's rows, and the XMP sidecar text.
+Which photos (the job's verdict, narrowed by blur type and probability) and where each one goes (the
+same relative folders under the destination, or the sidecar's name next to the photo).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import posixpath
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
-from xml.sax.saxutils import escape
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -27,22 +25,22 @@ class Action(StrEnum):
     XMP = "xmp"  # write a sidecar next to the photo
 
 
-MANIFEST_COLUMNS = ("source", "destination", "action", "result", "size", "sha256")
-"""The cull manifest (CSV): one row per photo acted on. `size` and `sha256` are those of the file the
-action produced (the copy, the moved file or the sidecar), so an undo removes only what it made."""
-
-XMP_LABEL = "Blurry"
-
-
 @dataclass(frozen=True)
 class Step:
-    """One photo's planned action: `destination` is the copy's path or the sidecar's."""
+    """One photo's planned action: `destination` is the copy's path or the sidecar's. `size`,
+    `modified_at` and `crc32c` are the file as the job scored it (None in runs that did not record them)."""
 
     source: str
     destination: str
     action: Action
     blur_type: str
     blur_probability: float
+    size: int | None = None
+    modified_at: datetime | None = None
+    crc32c: str | None = None
+
+
+FACT_COLUMNS = ("file_size", "modified_at", "crc32c")
 
 
 def select_flagged(
@@ -124,69 +122,10 @@ def plan(
 ) -> list[Step]:
     """One step per flagged row: a copy or move to DEST/<path below root>, or a sidecar next to it."""
     steps = []
-    for row in flagged.select(["uri", "blur_type", "blur_probability"]).to_pylist():
+    names = ["uri", "blur_type", "blur_probability", *(c for c in FACT_COLUMNS if c in flagged.column_names)]
+    for row in flagged.select(names).to_pylist():
         uri = row["uri"]
         target = sidecar_for(uri, xmp_naming) if action is Action.XMP else destination_for(uri, root, dest)
-        steps.append(Step(uri, target, action, row["blur_type"], row["blur_probability"]))
+        facts = (row.get("file_size"), row.get("modified_at"), row.get("crc32c"))
+        steps.append(Step(uri, target, action, row["blur_type"], row["blur_probability"], *facts))
     return steps
-
-
-def xmp_sidecar(blur_type: str, blur_probability: float, model_version: str | None = None) -> str:
-    """An XMP sidecar marking a photo rejected (rating -1) and labelled "Blurry", with the keyword
-    "Blurry" and "Blurry/<type>" (hierarchical), which digiKam, darktable and Lightroom read."""
-    kind = escape(blur_type or "blurry")
-    note = f"blur_probability {blur_probability:.3f}" + (f", model {model_version}" if model_version else "")
-    return f"""<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
-<x:xmpmeta xmlns:x="adobe:ns:meta/">
- <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
-  <rdf:Description rdf:about=""
-    xmlns:xmp="http://ns.adobe.com/xap/1.0/"
-    xmlns:dc="http://purl.org/dc/elements/1.1/"
-    xmlns:lr="http://ns.adobe.com/lightroom/1.0/"
-    xmlns:digiKam="http://www.digikam.org/ns/1.0/"
-    xmp:Rating="-1"
-    xmp:Label="{XMP_LABEL}">
-   <dc:subject>
-    <rdf:Bag>
-     <rdf:li>{XMP_LABEL}</rdf:li>
-    </rdf:Bag>
-   </dc:subject>
-   <dc:description>
-    <rdf:Alt>
-     <rdf:li xml:lang="x-default">{escape(note)}</rdf:li>
-    </rdf:Alt>
-   </dc:description>
-   <lr:hierarchicalSubject>
-    <rdf:Bag>
-     <rdf:li>{XMP_LABEL}|{kind}</rdf:li>
-    </rdf:Bag>
-   </lr:hierarchicalSubject>
-   <digiKam:TagsList>
-    <rdf:Seq>
-     <rdf:li>{XMP_LABEL}/{kind}</rdf:li>
-    </rdf:Seq>
-   </digiKam:TagsList>
-  </rdf:Description>
- </rdf:RDF>
-</x:xmpmeta>
-<?xpacket end="w"?>
-"""
-
-
-def manifest_header() -> str:
-    return ",".join(MANIFEST_COLUMNS) + "\r\n"
-
-
-def manifest_line(
-    source: str, destination: str, action: str, result: str, size: int | None, sha256: str
-) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerow([source, destination, action, result, "" if size is None else size, sha256])
-    return buffer.getvalue()
-
-
-def read_manifest_rows(text: str) -> list[dict[str, str]]:
-    rows = list(csv.DictReader(io.StringIO(text)))
-    if rows and set(MANIFEST_COLUMNS) - set(rows[0]):
-        raise ValueError(f"not a cull manifest: the columns must be {', '.join(MANIFEST_COLUMNS)}")
-    return rows
