@@ -113,6 +113,15 @@ def _transfer(step: Step, context: Context) -> Outcome:
     now = fileops.facts(source)  # before the photo is read: its access time as the user left it
     if changed_since_scored(now, step.size, step.modified_at, step.crc32c):
         return Outcome(f"skipped: {CHANGED} (left alone)")
+    try:
+        return _transfer_unchanged(step, context, now)
+    finally:  # reading the photo moved its access time: the user's (and a backup tool's) view of it stays
+        if fileops.is_local(source) and os.path.exists(fileops.local(source)):
+            fileops.keep_times(source, now)
+
+
+def _transfer_unchanged(step: Step, context: Context, now: Facts) -> Outcome:
+    source, destination, move = step.source, step.destination, step.action is Action.MOVE
     original = fileops.digest(source)
     if fileops.exists(destination):
         there = fileops.digest(destination)
@@ -131,6 +140,7 @@ def _transfer(step: Step, context: Context) -> Outcome:
     _pause_for_tests(source)
     if fileops.digest(destination) != original:
         return Outcome("failed: the copy does not match the photo (photo kept)", folders=folders)
+    fileops.keep_times(destination, now)
     done = Outcome("moved" if move else "copied", *original, created=True, kept=now, folders=folders)
     return _finish_move(step, context, done) if move else done
 

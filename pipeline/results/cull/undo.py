@@ -128,6 +128,7 @@ def _move_back(row: Row, apply: bool) -> str:
         return "conflict: a file appeared at the photo's place (left alone)"
     if fileops.digest(row.source) != recorded:
         return "failed: the copy back does not match (the moved file is kept)"
+    fileops.keep_times(row.source, _kept(row))
     if not row.created:  # an identical file was there before the move: it stays
         return "copied back (the file at the destination was there before cull and stays)"
     fileops.delete(row.destination)
