@@ -8,6 +8,7 @@
 set -euo pipefail
 source "$(dirname "$0")/scripts/setup_env.sh"
 source "$REPO_ROOT/scripts/ensure_chromium.sh"
+source "$REPO_ROOT/scripts/ensure_exiftool.sh"
 
 pytest_args=()
 for arg in "$@"; do

@@ -13,18 +13,14 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
+from support.cull_runs import make_photos, row_for, write_run
 from support.photos import REPO_ROOT
 
 from pipeline.results.cull import cull, safety
 from pipeline.results.cull.manifest import COLUMNS
-from pipeline.results.reader import conform
 
 
 def _tree(root: Path) -> dict[str, str]:
@@ -33,34 +29,6 @@ def _tree(root: Path) -> dict[str, str]:
         for path in sorted(root.rglob("*"))
         if path.is_file()
     }
-
-
-def _row(path: Path, probability: float) -> dict:
-    facts = path.stat()
-    return {
-        "uri": str(path), "status": "ok", "blurry": True, "blur_type": "motion",
-        "blur_probability": probability, "model_version": "v", "scored_at": datetime.now(UTC),
-        "file_size": facts.st_size, "modified_at": datetime.fromtimestamp(facts.st_mtime, UTC),
-    }  # fmt: skip
-
-
-def make_photos(root: Path, count: int, size: int = 4096, seed: int = 1) -> list[Path]:
-    rng = np.random.default_rng(seed)
-    paths = []
-    for index in range(count):
-        path = root / f"day{index % 3}" / f"shot{index:04d}.jpg"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(rng.bytes(size))
-        paths.append(path)
-    return paths
-
-
-def write_run(paths: list[Path], prefix: Path, extra: list[dict] = ()) -> str:
-    """A run judging every path blurry, the first most probably (so it is the first step)."""
-    rows = [_row(path, 0.99 - index * 0.0001) for index, path in enumerate(paths)] + list(extra)
-    prefix.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(conform(pa.Table.from_pylist(rows)), f"{prefix}-00000-of-00001.parquet")
-    return str(prefix)
 
 
 @pytest.fixture
@@ -133,7 +101,7 @@ def test_rows_escaping_the_photos_folder_or_dest_are_refused(tmp_path, monkeypat
     paths = make_photos(root, 6)
     secret = tmp_path / "secret.jpg"
     secret.write_bytes(b"not a photo of this run")
-    crafted = _row(secret, 0.999) | {"uri": f"{root}/day0/../../secret.jpg"}  # a stale or crafted row
+    crafted = row_for(secret, 0.999) | {"uri": f"{root}/day0/../../secret.jpg"}  # a stale or crafted row
     prefix = write_run(paths, tmp_path / "run" / "scores", [crafted])
     # A symlink planted inside DEST: day1's copies would land in another folder.
     dest.mkdir()
