@@ -62,9 +62,25 @@ SCHEMA = pa.schema(
         pa.field("exposure_time_s", pa.float64()),
         pa.field("iso", pa.int32()),
         pa.field("focal_length_mm", pa.float64()),
+        # What the burst step and the review need (pipeline.job.measure, pipeline.job.bursts): the
+        # photo's 64-bit perceptual hash as 16 hex digits; the most detailed 200x200 crop the model
+        # judged, as a square box in full-size pixels after orientation (x, y of its top-left corner);
+        # the photo's burst (see BURST_COLUMNS). Null on error and skipped rows.
+        pa.field("content_hash", pa.string()),
+        pa.field("detail_x", pa.int32()),
+        pa.field("detail_y", pa.int32()),
+        pa.field("detail_size", pa.int32()),
+        pa.field("burst_id", pa.string()),  # null for a photo in no burst
+        pa.field("burst_size", pa.int32()),  # frames in the burst; 1 alone
+        pa.field("burst_rank", pa.int32()),  # 1 = the sharpest frame; 1 alone
+        pa.field("best_in_burst", pa.bool_()),  # rank 1, and every photo alone
     ]
 )
 """Parquet schema of the output; width and height are the full size after EXIF orientation."""
+
+BURST_COLUMNS = ("burst_id", "burst_size", "burst_rank", "best_in_burst")
+"""Which burst an ok row's photo is a frame of (docs/bursts.md): frames of one camera taken within the
+burst gap of each other and alike in content share a burst_id; rank 1 is the sharpest by the model."""
 
 
 MANIFEST_SUFFIX = "-manifest.json"

@@ -26,6 +26,7 @@ from model.contract import ModelContractError
 from pipeline import schema
 from pipeline.job import launch, rows
 from pipeline.job import progress as run_progress
+from pipeline.job.bursts import FindBursts
 from pipeline.job.cli import parse_job_args
 from pipeline.job.commit import RunSummary, run_and_commit
 from pipeline.job.incremental import SkipScored
@@ -63,7 +64,7 @@ def run(argv: Sequence[str] | None = None, test_pipeline: beam.Pipeline | None =
 
 
 def score_photos(pipeline: beam.Pipeline, job: argparse.Namespace, plan: launch.RunPlan) -> None:
-    """The job's whole data flow: match -> read -> decode -> measure -> infer -> rows -> Parquet.
+    """The job's whole data flow: match -> read -> decode -> measure -> infer -> rows -> bursts -> Parquet.
     Every file that fails a step leaves that step as a PhotoFailure and becomes an error row."""
     run_id, model_version = plan.run_id, plan.model_version
     thresholds = {"laplacian_threshold": job.laplacian_threshold, "blur_threshold": job.blur_threshold}
@@ -119,11 +120,11 @@ def score_photos(pipeline: beam.Pipeline, job: argparse.Namespace, plan: launch.
             for index, failed in enumerate(failures)
         )
     error_rows = failures | "AllFailures" >> beam.Flatten() | "ErrorRows" >> beam.Map(error_row)
-    all_rows = (
-        (ok_rows, error_rows, *carried_rows)
-        | "AllRows" >> beam.Flatten()
-        | "CountRows" >> beam.Map(count_row)
+    # A burst needs the rows of all its frames, carried ones too: a new photo may join an earlier burst.
+    burst_rows = (
+        (ok_rows, *carried_rows) | "ScoredRows" >> beam.Flatten() | "Bursts" >> FindBursts(job.burst_gap_s)
     )
+    all_rows = (burst_rows, error_rows) | "AllRows" >> beam.Flatten() | "CountRows" >> beam.Map(count_row)
     _ = all_rows | "WriteParquet" >> WriteRows(plan.output.shard_prefix(run_id))
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from model import MODEL_DIR
+from pipeline.job.burst_groups import DEFAULT_BURST_GAP_S
 from pipeline.photo.payload import DEFAULT_MAX_FILE_MB, DEFAULT_SECONDS_PER_FILE
 from pipeline.verdict import DEFAULT_BLUR_THRESHOLD, DEFAULT_LAPLACIAN_THRESHOLD
 
@@ -113,6 +114,14 @@ def parse_job_args(argv: Sequence[str] | None, description: str = "") -> tuple[a
         type=float,
         default=DEFAULT_SECONDS_PER_FILE,
         help=f"read + decode time budget of one file (default {DEFAULT_SECONDS_PER_FILE:g})",
+    )
+    parser.add_argument(
+        "--burst_gap_s",
+        type=_number_in(0.0, 3600.0),
+        default=DEFAULT_BURST_GAP_S,
+        metavar="SECONDS",
+        help=f"photos of one camera at most SECONDS apart and alike in content are one burst, ranked "
+        f"sharpest first (default {DEFAULT_BURST_GAP_S:g}; 0: no bursts); see docs/bursts.md",
     )
     job_args, beam_args = parser.parse_known_args(argv)
     if not job_args.input and not job_args.input_manifest:

@@ -3,6 +3,8 @@
 The Laplacian variance and the views come from model.inputs, the module training uses too, so
 the job and the training see the same pixels. Brightness and contrast come from the whole-frame view
 (200x200, area-averaged: the same mean as the photo, 0.05 ms), and flag frames with nothing to judge.
+The content hash (pipeline.job.similarity, for bursts) comes from that view too; the detail box is
+where the most detailed crop the model judges lies in the full-size photo (for the review's 1:1 crop).
 """
 
 from __future__ import annotations
@@ -12,8 +14,17 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from model.inputs import sharpness_and_views, to_gray
-from pipeline.photo.decode import DecodedPhoto
+from model.inputs import (
+    CROP_SLACK,
+    VIEW_SIZE,
+    crop_origins,
+    gray_laplacian,
+    laplacian_var,
+    model_views,
+    to_gray,
+)
+from pipeline.job.similarity import content_hash
+from pipeline.photo.decode import DecodedPhoto, reduction_factor
 from pipeline.photo.exif import NO_CAPTURE_FACTS, CaptureFacts
 from pipeline.storage.files import MatchedFile
 
@@ -41,6 +52,41 @@ def exposure(whole_frame: np.ndarray) -> Exposure:
     return Exposure(float(mean[0, 0]), float(deviation[0, 0]))
 
 
+class DetailBox(NamedTuple):
+    """A square in full-size pixels after orientation: top-left corner and side."""
+
+    x: int
+    y: int
+    size: int
+
+
+def detail_box(
+    origin: tuple[int, int] | None, working: tuple[int, int], width: int, height: int
+) -> DetailBox:
+    """The full-size box of a VIEW_SIZE crop at `origin` (y, x) of the working-scale image of size
+    `working` (width, height), for a photo of width x height; None origin: a photo too small for a
+    full crop, whose box is its centred square.
+
+    The working image is the photo reduced by a power of two and then centre-cropped by at most
+    CROP_SLACK or area-resized (pipeline.photo.decode.reduction_factor): one uniform scale about the
+    centre maps it back, exact to a few full-size pixels."""
+    working_width, working_height = working
+    if origin is None:
+        side = min(width, height)
+        return DetailBox((width - side) // 2, (height - side) // 2, side)
+    factor = reduction_factor(width, height)
+    reduced_long = max(width, height) / factor
+    if factor > 1 and reduced_long <= CROP_SLACK * max(working_width, working_height):
+        scale = float(factor)  # a centre crop of the reduced photo
+    else:
+        scale = max(width, height) / max(working_width, working_height)
+    side = min(width, height, max(1, round(VIEW_SIZE * scale)))
+    y, x = origin
+    left = round((width - working_width * scale) / 2 + x * scale)
+    top = round((height - working_height * scale) / 2 + y * scale)
+    return DetailBox(min(max(0, left), width - side), min(max(0, top), height - side), side)
+
+
 class MeasuredPhoto(NamedTuple):
     """A decoded photo reduced to what the rest of the job needs; the working-scale pixels are dropped."""
 
@@ -51,6 +97,8 @@ class MeasuredPhoto(NamedTuple):
     views: np.ndarray  # (VIEWS_PER_PHOTO, 200, 200, 3) uint8
     exposure: Exposure | None = None
     capture: CaptureFacts = NO_CAPTURE_FACTS
+    content_hash: int | None = None
+    detail: DetailBox | None = None
 
 
 class PhotoFacts(NamedTuple):
@@ -63,6 +111,8 @@ class PhotoFacts(NamedTuple):
     laplacian_var: float
     exposure: Exposure | None = None
     capture: CaptureFacts = NO_CAPTURE_FACTS
+    content_hash: int | None = None
+    detail: DetailBox | None = None
 
     @property
     def uri(self) -> str:
@@ -70,8 +120,15 @@ class PhotoFacts(NamedTuple):
 
 
 def measure_photo(photo: DecodedPhoto) -> MeasuredPhoto:
-    """Laplacian variance (at the working scale), model views and exposure of a decoded photo."""
-    sharpness, views = sharpness_and_views(photo.rgb)
+    """Laplacian variance (at the working scale), model views, exposure, content hash and detail box of
+    a decoded photo."""
+    rgb = photo.rgb
+    laplacian = gray_laplacian(rgb)  # once for the score, the views and the detail box
+    sharpness, views = laplacian_var(rgb, laplacian), model_views(rgb, laplacian)
+    height, width = rgb.shape[:2]
+    # The first crop of crop_origins is the one with the most detail (view 1); a photo smaller than a
+    # view in either side is judged on a padded copy, whose crop is the whole photo.
+    origin = crop_origins(rgb, laplacian)[0] if min(height, width) >= VIEW_SIZE else None
     return MeasuredPhoto(
         photo.width,
         photo.height,
@@ -80,6 +137,8 @@ def measure_photo(photo: DecodedPhoto) -> MeasuredPhoto:
         views=views,
         exposure=exposure(views[0]),
         capture=photo.capture,
+        content_hash=content_hash(views[0]),
+        detail=detail_box(origin, (width, height), photo.width, photo.height),
     )
 
 
@@ -93,5 +152,7 @@ def inference_example(file: MatchedFile, measured: MeasuredPhoto) -> tuple[Photo
         measured.laplacian_var,
         measured.exposure,
         measured.capture,
+        measured.content_hash,
+        measured.detail,
     )
     return facts, measured.views

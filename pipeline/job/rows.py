@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from pipeline.job.burst_groups import ALONE
 from pipeline.job.inference import BlurPrediction
 from pipeline.job.measure import PhotoFacts
+from pipeline.job.similarity import hash_hex
 from pipeline.job.steps import PhotoFailure
 from pipeline.schema import PROBABILITY_COLUMNS, SCHEMA, STATUS_ERROR, STATUS_OK, STATUS_SKIPPED
 from pipeline.storage.files import MatchedFile
@@ -63,6 +65,11 @@ def ok_row(
         "brightness": None if exposure is None else exposure.brightness,
         "contrast": None if exposure is None else exposure.contrast,
         **facts.capture._asdict(),
+        "content_hash": None if facts.content_hash is None else hash_hex(facts.content_hash),
+        "detail_x": None if facts.detail is None else facts.detail.x,
+        "detail_y": None if facts.detail is None else facts.detail.y,
+        "detail_size": None if facts.detail is None else facts.detail.size,
+        **ALONE._asdict(),  # until the burst step (pipeline.job.bursts) finds its burst
     }
 
 

@@ -1,0 +1,67 @@
+"""Content similarity of two photos: a 64-bit perceptual hash (DCT pHash) and its Hamming distance.
+Pure: no Beam. The burst step (pipeline.job.bursts) uses it to confirm that photos taken close
+together show the same scene, and, for photos without a capture time, to find near-identical ones.
+
+Why a DCT hash: the lowest 8x8 frequencies of a 32x32 thumbnail say where the light and dark masses
+of the scene are. Blur, noise, JPEG re-encoding and small shifts leave them almost unchanged (a burst
+frame and its blurred neighbour differ in a few bits), while another subject differs in about half
+of them. Thresholding each coefficient at their median makes it blind to exposure and contrast.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import cv2
+import numpy as np
+
+from model.inputs import to_gray
+
+HASH_BITS = 64
+_HASH_SIDE = 32  # thumbnail side the DCT is taken over
+_LOW_FREQUENCIES = 8  # 8x8 lowest frequencies -> 64 bits
+_HEX_DIGITS = HASH_BITS // 4
+
+
+def content_hash(rgb: np.ndarray) -> int:
+    """The 64-bit DCT perceptual hash of an RGB (or gray) uint8 image, as an int in [0, 2**64).
+
+    Any size works; the job passes the 200x200 whole-frame view of the working-scale photo, which
+    the measure step has already made (area-averaged), so the hash costs about 0.2 ms."""
+    gray = to_gray(rgb)
+    thumbnail = cv2.resize(gray, (_HASH_SIDE, _HASH_SIDE), interpolation=cv2.INTER_AREA)
+    spectrum = cv2.dct(thumbnail.astype(np.float32))[:_LOW_FREQUENCIES, :_LOW_FREQUENCIES]
+    bits = (spectrum > np.median(spectrum)).ravel()
+    return int.from_bytes(np.packbits(bits).tobytes(), "big")
+
+
+def hash_hex(value: int) -> str:
+    """The hash as the 16 lower-case hex digits stored in the `content_hash` column."""
+    return f"{value:0{_HEX_DIGITS}x}"
+
+
+def hash_from_hex(text: str | None) -> int | None:
+    """The hash of a `content_hash` column value; None for a missing or malformed value (a row from a
+    run before the column existed, or a file edited by hand)."""
+    if not isinstance(text, str) or len(text) != _HEX_DIGITS:
+        return None
+    try:
+        return int(text, 16)
+    except ValueError:
+        return None
+
+
+def hash_distance(first: int, second: int) -> int:
+    """Hamming distance of two hashes: how many of the 64 bits differ (0 = same picture, ~32 = unrelated)."""
+    return (first ^ second).bit_count()
+
+
+def hash_bands(value: int, bands: int) -> list[int]:
+    """The hash cut into `bands` consecutive bit ranges (as equal as 64 allows), each as an int.
+
+    Two hashes within distance bands - 1 agree on at least one whole band (pigeonhole), so keying
+    photos by (band index, band value) brings every such pair together in some group."""
+    edges = [round(index * HASH_BITS / bands) for index in range(bands + 1)]
+    return [
+        (value >> (HASH_BITS - end)) & ((1 << (end - start)) - 1) for start, end in itertools.pairwise(edges)
+    ]
