@@ -152,3 +152,29 @@ def test_a_large_jpeg_is_decoded_at_the_smallest_scale_a_thumbnail_needs(sharp_p
     assert decode_reduced(data).decoded_size == (1008, 756)  # scoring is unchanged: the working scale
     thin = encode(big[:5], "PNG")  # 4032x5: never reduced to nothing
     assert make_thumbnail(thin, 240)
+
+
+def test_a_photo_replaced_since_the_last_review_gets_a_new_thumbnail(sharp_photos, tmp_path) -> None:
+    import os
+
+    from PIL import Image
+    from support.photos import encode
+
+    from pipeline.results.review.thumbnails import write_thumbnails
+
+    photo, thumbs = tmp_path / "a.jpg", tmp_path / "thumbs"
+    photo.write_bytes(encode(sharp_photos["astronaut"], "JPEG", quality=90))
+    first = write_thumbnails([str(photo)], thumbs)[str(photo)]
+    assert write_thumbnails([str(photo)], thumbs)[str(photo)] == first  # unchanged: reused
+    with Image.open(thumbs / first) as thumb:
+        before = thumb.convert("RGB").resize((8, 8)).tobytes()
+    # Another photo under the same name; the same time stamp would not fool it either (size differs).
+    stamp = photo.stat().st_mtime_ns
+    photo.write_bytes(encode(sharp_photos["coffee"], "JPEG", quality=90))
+    os.utime(photo, ns=(stamp, stamp))
+    second = write_thumbnails([str(photo)], thumbs)[str(photo)]
+    assert second != first and sorted(p.name for p in thumbs.iterdir()) == [second]
+    with Image.open(thumbs / second) as thumb:
+        assert thumb.convert("RGB").resize((8, 8)).tobytes() != before
+    photo.unlink()
+    assert write_thumbnails([str(photo)], thumbs) == {str(photo): None}  # gone: a placeholder

@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -16,6 +17,7 @@ from pipeline.results.reader import read_results
 from pipeline.results.review import review
 
 BLUR, LAPLACIAN, BAND = 0.5, 100.0, 0.1
+HOSTILE_NAME = "<img id=injected src=x onerror=\"document.title='pwned'\"> & <u>.jpg"
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +28,17 @@ def site(photo_folder, photo_folder_run, tmp_path_factory):
     root = work / "photos"
     shutil.copytree(photo_folder.root, root)
     table = photo_folder_run.table
-    table = table.set_column(
-        0, "uri", pc.replace_substring(table.column("uri"), str(photo_folder.root), str(root))
+    uris = pc.replace_substring(table.column("uri"), str(photo_folder.root), str(root)).to_pylist()
+    # A flagged photo whose name is markup: the page must show it as text, never build elements of it.
+    ranked = sorted(
+        (r for r in table.to_pylist() if r["status"] == "ok" and r["blurry"]),
+        key=lambda r: -r["blur_probability"],
     )
+    renamed = uris[table.column("uri").to_pylist().index(ranked[1]["uri"])]
+    hostile = str(Path(renamed).with_name(HOSTILE_NAME))
+    Path(renamed).rename(hostile)
+    uris = [hostile if uri == renamed else uri for uri in uris]
+    table = table.set_column(0, "uri", pa.array(uris, pa.string()))
     pq.write_table(table, work / "scores-00000-of-00001.parquet")
     settings = {"blur_threshold": BLUR, "laplacian_threshold": LAPLACIAN}
     manifest = {"run_id": "t", "shards": ["scores-00000-of-00001.parquet"], "settings": settings}
@@ -128,6 +138,22 @@ def test_tiles_show_thumbnails_facts_and_links_and_a_placeholder(site) -> None:
         else:
             (image,) = images
             assert (index.parent / image.attrs["src"]).stat().st_size > 0
+
+
+def test_a_photo_name_that_is_markup_is_shown_as_text(site) -> None:
+    index, rows, _ = site
+    dom = _dom(index)
+    assert dom.find_all(id="injected") == [] and dom.find_all("u") == []
+    ((title,),) = [head.find_all("title") for head in dom.find_all("head")]
+    assert title.all_text() == "Blur review"  # no script of the name ran
+    (tile,) = [
+        t
+        for t in dom.by_id("flagged").find_all("figure", class_="tile")
+        if t.attrs["data-uri"].endswith(HOSTILE_NAME)
+    ]
+    (name,) = tile.find_all("a", class_="name")
+    assert name.all_text() == HOSTILE_NAME
+    assert len(tile.find_all("img")) == 1  # its thumbnail, nothing else
 
 
 def test_a_filter_in_the_address_changes_what_is_shown(site) -> None:

@@ -11,26 +11,44 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
 import numpy as np
+from apache_beam.io.filesystems import FileSystems
 from PIL import Image
 
 from pipeline.photo.decode import decode_reduced
 from pipeline.results.progress_bar import progress
-from pipeline.storage.files import MatchedFile
+from pipeline.storage.files import MatchedFile, os_path
 from pipeline.storage.read import read_bytes
 
 THUMB_LONG_SIDE = 240
 JPEG_QUALITY = 82
 
 
-def thumbnail_name(uri: str) -> str:
-    """The thumbnail's file name: a hash of the URI (names of photos can hold anything)."""
-    return hashlib.sha1(uri.encode("utf-8", "surrogateescape")).hexdigest()[:20] + ".jpg"
+def file_identity(uri: str) -> str | None:
+    """The photo as it is now: size and modification time (a bucket object's update time), or None
+    when it cannot be looked at (gone, unreadable). A photo replaced since the last review has
+    another identity, so its thumbnail is made again."""
+    try:
+        if "://" not in uri:
+            facts = os.stat(os_path(uri))
+            return f"{facts.st_size}:{facts.st_mtime_ns}"
+        (found,) = FileSystems.match([uri])[0].metadata_list
+        return f"{found.size_in_bytes}:{found.last_updated_in_seconds!r}"
+    except Exception:  # gone or unreachable: the tile gets a placeholder
+        return None
+
+
+def thumbnail_name(uri: str, identity: str) -> str:
+    """The thumbnail's file name: a hash of the URI and the file's identity (names of photos can hold
+    anything; the same name with other bytes is another photo)."""
+    key = f"{uri}\0{identity}".encode("utf-8", "surrogateescape")
+    return hashlib.sha1(key).hexdigest()[:20] + ".jpg"
 
 
 def shrink(rgb: np.ndarray, long_side: int = THUMB_LONG_SIDE) -> np.ndarray:
@@ -51,17 +69,24 @@ def make_thumbnail(data: bytes, long_side: int = THUMB_LONG_SIDE) -> bytes:
     return buffer.getvalue()
 
 
-def _one(uri: str, target: Path, long_side: int) -> bool:
-    if target.exists():  # made by an earlier review of the same photos
-        return True
+def _one(uri: str, folder: Path, long_side: int) -> str | None:
+    identity = file_identity(uri)
+    if identity is None:
+        return None
+    target = folder / thumbnail_name(uri, identity)
+    if target.exists():  # made by an earlier review of the same photo, unchanged since
+        return target.name
     try:
         data = make_thumbnail(read_bytes(MatchedFile(uri)), long_side)
     except Exception:  # unreadable, gone, or not a photo: a placeholder tile, never a failed review
-        return False
+        return None
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     temporary.write_bytes(data)
     temporary.replace(target)
-    return True
+    return target.name
+
+
+_THUMB_NAME = re.compile(r"[0-9a-f]{20}\.jpg")
 
 
 def write_thumbnails(
@@ -69,10 +94,15 @@ def write_thumbnails(
 ) -> dict[str, str | None]:
     """Make a thumbnail of each photo in `folder` (threads: Pillow and OpenCV release the GIL while
     they decode and resize, and reads from gs:// wait on the network). Returns each URI's thumbnail
-    file name, or None where there is none."""
+    file name, or None where there is none. Thumbnails of photos no longer shown, or of a photo's
+    earlier content, are removed."""
     folder.mkdir(parents=True, exist_ok=True)
     workers = workers or max(2, 2 * (os.cpu_count() or 1))
-    names = {uri: thumbnail_name(uri) for uri in uris}
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        made = pool.map(lambda uri: (uri, _one(uri, folder / names[uri], long_side)), names)
-        return {uri: names[uri] if ok else None for uri, ok in progress(made, len(names), "thumbnails")}
+        made = pool.map(lambda uri: (uri, _one(uri, folder, long_side)), uris)
+        names = dict(progress(made, len(uris), "thumbnails"))
+    kept = set(names.values())
+    for stale in folder.iterdir():
+        if _THUMB_NAME.fullmatch(stale.name) and stale.name not in kept:
+            stale.unlink(missing_ok=True)
+    return names
