@@ -87,6 +87,33 @@ def detail_box(
     return DetailBox(min(max(0, left), width - side), min(max(0, top), height - side), side)
 
 
+def view_origin(rgb: np.ndarray, view: np.ndarray, laplacian: np.ndarray | None = None) -> tuple[int, int]:
+    """Top-left corner (y, x) of the crop `view` of a working-scale photo at least VIEW_SIZE on each side.
+
+    A crop is an exact copy of the photo's pixels at one of the window positions crop_origins scores
+    (every VIEW_SIZE // 4 pixels, and flush with the far edges), so it is found by comparing a few
+    pixels at each position and the whole crop at the survivors: about 0.05 ms, where calling
+    crop_origins again costs 1.5 ms. Where that finds nothing (crop_origins changed its grid), it is
+    called again (`laplacian`, if given, is the photo's gray_laplacian)."""
+    height, width = rgb.shape[:2]
+    stride = VIEW_SIZE // 4
+    ys = np.unique(np.r_[np.arange(0, height - VIEW_SIZE + 1, stride), height - VIEW_SIZE])
+    xs = np.unique(np.r_[np.arange(0, width - VIEW_SIZE + 1, stride), width - VIEW_SIZE])
+    yy, xx = np.meshgrid(ys, xs, indexing="ij")
+    candidates = np.ones(yy.shape, dtype=bool)
+    for dy, dx in (
+        (0, 0),
+        (VIEW_SIZE // 2, VIEW_SIZE // 2),
+        (VIEW_SIZE - 1, VIEW_SIZE - 1),
+        (0, VIEW_SIZE - 1),
+    ):
+        candidates &= np.all(rgb[yy + dy, xx + dx] == view[dy, dx], axis=-1)
+    for y, x in zip(yy[candidates], xx[candidates], strict=True):
+        if np.array_equal(rgb[y : y + VIEW_SIZE, x : x + VIEW_SIZE], view):
+            return int(y), int(x)
+    return crop_origins(rgb, laplacian)[0]
+
+
 class MeasuredPhoto(NamedTuple):
     """A decoded photo reduced to what the rest of the job needs; the working-scale pixels are dropped."""
 
@@ -126,9 +153,9 @@ def measure_photo(photo: DecodedPhoto) -> MeasuredPhoto:
     laplacian = gray_laplacian(rgb)  # once for the score, the views and the detail box
     sharpness, views = laplacian_var(rgb, laplacian), model_views(rgb, laplacian)
     height, width = rgb.shape[:2]
-    # The first crop of crop_origins is the one with the most detail (view 1); a photo smaller than a
-    # view in either side is judged on a padded copy, whose crop is the whole photo.
-    origin = crop_origins(rgb, laplacian)[0] if min(height, width) >= VIEW_SIZE else None
+    # View 1 is the crop with the most detail; a photo smaller than a view in either side is judged on
+    # a padded copy, whose crop is the whole photo.
+    origin = view_origin(rgb, views[1], laplacian) if min(height, width) >= VIEW_SIZE else None
     return MeasuredPhoto(
         photo.width,
         photo.height,
