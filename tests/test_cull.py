@@ -419,3 +419,43 @@ def test_plan_steps_in_order() -> None:
     table = conform(pa.table({**columns, "blur_probability": [0.9]}))
     (step,) = plan(select_flagged(table), Action.MOVE, root="/a", dest="/d")
     assert (step.source, step.destination, step.action) == ("/a/x.jpg", "/d/x.jpg", Action.MOVE)
+
+
+def test_in_a_bucket_a_replaced_photo_is_left_alone_and_dest_inside_the_photos_refused(
+    bucket_run, tmp_path
+) -> None:
+    bucket, prefix, flagged = bucket_run
+    photos = _objects(bucket, "photos/")
+    assert (
+        cull.main(["--scores", prefix, "--to", f"gs://{bucket.name}/photos/culled", "--move", "--apply"]) == 2
+    )
+    assert _objects(bucket, "photos/") == photos
+    blob = bucket.blob(flagged[0])
+    data = blob.download_as_bytes()
+    blob.upload_from_string(bytes(reversed(data)))  # same size, other bytes: only the CRC32C tells
+    cull.main(
+        ["--scores", prefix, "--to", f"gs://{bucket.name}/culled", "--move", "--apply", "--manifest", "m.csv"]
+    )
+    results = {r["source"]: r["result"] for r in _manifest(tmp_path / "m.csv")}
+    assert (
+        results.pop(f"gs://{bucket.name}/{flagged[0]}") == "skipped: changed since it was scored (left alone)"
+    )
+    assert set(results.values()) == {"moved"}
+    assert bucket.blob(flagged[0]).download_as_bytes() == bytes(reversed(data))
+
+
+def test_changed_since_scored_compares_crc32c_in_buckets_and_size_and_time_on_disk() -> None:
+    from pipeline.results.cull.fileops import Facts
+    from pipeline.results.cull.safety import CHANGED, changed_since_scored
+
+    scored = datetime(2026, 11, 30, 1, 2, 3, 456789, tzinfo=UTC)
+    ns = 1_796_000_523_456_789_000  # the same moment
+    assert changed_since_scored(Facts(10, ns), 10, scored, None) is None
+    assert changed_since_scored(Facts(10, ns + 5_000), 10, scored, None) == CHANGED
+    assert changed_since_scored(Facts(11, ns), 10, scored, None) == CHANGED
+    # In a bucket the content's CRC32C decides: a rewrite with the same bytes keeps it, other bytes do not.
+    assert (
+        changed_since_scored(Facts(10, ns + 9_000_000_000, crc32c="0a0b0c0d"), 10, scored, "0a0b0c0d") is None
+    )
+    assert changed_since_scored(Facts(10, ns, crc32c="ffffffff"), 10, scored, "0a0b0c0d") == CHANGED
+    assert changed_since_scored(Facts(10, ns), None, None, None) is None  # a run from before file facts
