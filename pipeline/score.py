@@ -24,7 +24,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from model.contract import ModelContractError
 from pipeline import schema
-from pipeline.job import launch, rows
+from pipeline.job import dataflow, launch, redact, rows
 from pipeline.job import progress as run_progress
 from pipeline.job.bursts import FindBursts
 from pipeline.job.cli import parse_job_args
@@ -34,7 +34,7 @@ from pipeline.job.inference import BlurModelHandler, BlurPrediction
 from pipeline.job.match import MatchPhotos
 from pipeline.job.measure import PhotoFacts, inference_example, measure_photo
 from pipeline.job.quiet import DropNoise
-from pipeline.job.running import stop_child_processes, stop_on_signals
+from pipeline.job.running import failure_line, stop_child_processes, stop_on_signals
 from pipeline.job.steps import (
     FAILED,
     OK,
@@ -54,13 +54,22 @@ def run(argv: Sequence[str] | None = None, test_pipeline: beam.Pipeline | None =
     """Launch, score, commit; return the run's summary (None for a Dataflow --dry_run, which scores
     nothing). A run that fails or is interrupted commits nothing; the earlier result stays."""
     job, beam_args = parse_job_args(argv, description=__doc__)
+    shown_args, secrets = redact.redact_args(beam_args)
+    redact.hide_in_logs(secrets)
     pipeline = test_pipeline or beam.Pipeline(options=PipelineOptions(beam_args))
     plan = launch.plan_run(job, pipeline)
-    score_photos(pipeline, job, plan)
-    if plan.dry_run:
-        pipeline.run().wait_until_finish()
-        return None
-    return run_and_commit(pipeline, plan, settings={**vars(job), "beam_args": list(beam_args)})
+    try:
+        score_photos(pipeline, job, plan)
+        if plan.dry_run:
+            result = pipeline.run()
+            result.wait_until_finish()
+            path = dataflow.write_job_description(pipeline, result, plan.run_id)
+            logging.getLogger(__name__).info("dry run: the job description is in %s", path)
+            return None
+        settings = redact.redact_settings({**vars(job), "beam_args": shown_args})
+        return run_and_commit(pipeline, plan, settings=settings)
+    finally:
+        plan.release()
 
 
 def score_photos(pipeline: beam.Pipeline, job: argparse.Namespace, plan: launch.RunPlan) -> None:
@@ -74,9 +83,11 @@ def score_photos(pipeline: beam.Pipeline, job: argparse.Namespace, plan: launch.
         return rows.ok_row(facts, prediction, scored_at=datetime.now(UTC), run_id=run_id, **thresholds)
 
     def error_row(failure: PhotoFailure) -> dict:
-        return rows.error_row(
+        row = rows.error_row(
             failure, model_version=model_version, scored_at=datetime.now(UTC), run_id=run_id, **thresholds
         )
+        row["error"] = redact.scrub(row["error"], redact.worker_secrets())  # a reason may quote a client
+        return row
 
     model = KeyedModelHandler(BlurModelHandler(job.model))  # loaded once per worker, shared by its threads
     queries, earlier = plan.checked.queries, plan.checked.earlier_shards
@@ -138,7 +149,7 @@ def main() -> None:
     try:
         summary = run()
     except (launch.LaunchError, ModelContractError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {redact.scrub(str(error))}", file=sys.stderr)
         sys.exit(2)  # argparse's status for a command-line mistake
     except KeyboardInterrupt as stop:
         logging.getLogger("pipeline.score").error(
@@ -150,6 +161,12 @@ def main() -> None:
         stop_child_processes()
         # The pipeline thread and Beam's own threads cannot be stopped from here; end the process.
         os._exit(130)
+    except Exception as error:  # the run failed once started: storage gone, disk full, a worker died
+        line = redact.scrub(failure_line(error))
+        print(f"error: the run failed, nothing was committed: {line}", file=sys.stderr)
+        sys.stderr.flush()
+        stop_child_processes()
+        os._exit(1)  # Beam's threads may still be retrying; the run's own files are already removed
     print(summary if summary is not None else "dry run: the job description was built, nothing was scored")
 
 

@@ -7,6 +7,9 @@ staged as workflow.tar.gz for the workers to pip-install. These tests inspect th
 
 from __future__ import annotations
 
+import json
+import logging
+import re
 import socket
 import subprocess
 import sys
@@ -21,6 +24,7 @@ from apache_beam.portability.api import beam_runner_api_pb2
 from apache_beam.runners.dataflow.dataflow_runner import DataflowRunner
 
 from pipeline import score
+from pipeline.job.launch import LaunchError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATAFLOW_FLAGS = [
@@ -140,3 +144,68 @@ def test_setup_file_sdist_carries_the_job_and_its_model(dry_run: DataflowRunner,
         env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
     ).stdout.split()
     assert found == [str(site / "model"), "True"]
+
+
+# --- The dry run's job description, and what Dataflow cannot do (issue 22, item 7) ----------------
+
+SECRET = "dry-run-s3cr3t-7c41e0"
+
+
+@pytest.fixture(scope="module")
+def job_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A dry run given --dataflow_job_file (and a credential flag); the file it wrote."""
+    folder = tmp_path_factory.mktemp("job")
+    path = folder / "descriptions" / "job.json"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(tempfile, "tempdir", str(folder))
+        flags = [*DATAFLOW_FLAGS, f"--dataflow_job_file={path}", f"--s3_secret_access_key={SECRET}"]
+        pipeline = beam.Pipeline(runner=DataflowRunner(), options=PipelineOptions(flags))
+        assert score.run(JOB_FLAGS + flags, test_pipeline=pipeline) is None
+    return path
+
+
+def test_dry_run_writes_the_job_description_to_the_job_file(job_file: Path) -> None:
+    text = job_file.read_text()
+    described = json.loads(text)
+    assert described["job"]["type"] == "JOB_TYPE_BATCH" and described["job"]["name"].startswith("beamapp-")
+    names = {
+        transform["uniqueName"] for transform in described["pipeline"]["components"]["transforms"].values()
+    }
+    assert {"MatchFiles", "Reshuffle", "Decode", "RunInference"} <= names
+    assert described["pipeline_options"]["project"] == "test-project"
+    assert described["pipeline_options"]["s3_secret_access_key"] == "<redacted>"
+    assert SECRET not in text
+
+
+def test_dry_run_without_a_job_file_writes_one_and_says_where(tmp_path: Path, monkeypatch, caplog) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    pipeline = beam.Pipeline(runner=DataflowRunner(), options=PipelineOptions(DATAFLOW_FLAGS))
+    with caplog.at_level(logging.INFO, logger="pipeline.score"):
+        score.run(JOB_FLAGS + DATAFLOW_FLAGS, test_pipeline=pipeline)
+    [said] = [
+        record.getMessage() for record in caplog.records if "job description is in" in record.getMessage()
+    ]
+    path = Path(said.rsplit(" ", 1)[1])
+    assert path.parent == tmp_path and path.name.startswith("blur-dataflow-job-")
+    assert json.loads(path.read_text())["job"]["type"] == "JOB_TYPE_BATCH"
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--input", "/home/me/photos/**"), ("--output", "out/scores"), ("--model", "/home/me/model")],
+)
+def test_local_paths_are_refused_with_dataflow(flag: str, value: str) -> None:
+    job = dict(zip(JOB_FLAGS[::2], JOB_FLAGS[1::2], strict=True)) | {flag: value}
+    args = [item for pair in job.items() for item in pair]
+    pipeline = beam.Pipeline(runner=DataflowRunner(), options=PipelineOptions(DATAFLOW_FLAGS))
+    with pytest.raises(
+        LaunchError, match=f"^{re.escape(flag + ' ' + value)}: a local path with DataflowRunner; "
+    ):
+        score.run(args + DATAFLOW_FLAGS, test_pipeline=pipeline)
+
+
+def test_the_sdist_is_built_with_build_not_the_legacy_fallback() -> None:
+    """Beam's stager runs `python -m build --sdist` first; without the `build` package it prints "No
+    module named build" and falls back to `setup.py sdist`."""
+    built = subprocess.run([sys.executable, "-m", "build", "--version"], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr

@@ -24,6 +24,7 @@ import pytest
 from support.photos import REPO_ROOT, committed_shards, encode, sharp_rgb
 
 from pipeline import score
+from pipeline.storage.lock import lock_path
 from pipeline.storage.output import FOLDER_BASENAME
 
 MULTI_PROCESS = ("--direct_running_mode=multi_processing", "--direct_num_workers=2")
@@ -191,10 +192,16 @@ def test_a_killed_run_leaves_the_earlier_result_and_the_next_run_cleans_up(
     assert not NOISE.search(log.read_text()), log.read_text()
     folder = Path(prefix).parent
     assert _beam_temp(folder), "expected the killed run's temporary files (this test checks their removal)"
+    # The killed run's lock stays (nothing could remove it); its process is gone, so it is stale.
+    lock = Path(lock_path(prefix))
+    holder = json.loads(lock.read_text())
+    assert holder["pid"] == job.pid
+    lock.unlink()
     _assert_unchanged(prefix, before)
+    lock.write_text(json.dumps(holder))
 
-    after = score.run(["--input", f"{few_photos}/*.jpg", "--output", prefix])
+    after = score.run(["--input", f"{few_photos}/*.jpg", "--output", prefix])  # takes the stale lock over
     assert after is not None
-    assert _beam_temp(folder) == []
+    assert _beam_temp(folder) == [] and not lock.exists()
     assert _parquet_files(folder) == sorted(Path(path).name for path in after.output_files)
     assert {row["run_id"] for row in _glob_rows(prefix)} == {after.run_id}

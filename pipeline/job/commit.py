@@ -8,6 +8,7 @@ read the shards the manifest lists (`shards`, file names in the manifest's folde
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -126,11 +127,16 @@ def write_manifest(summary: RunSummary, location: OutputLocation) -> str:
     text = (json.dumps(manifest(summary), indent=2) + "\n").encode("utf-8")
     if FileSystems.get_scheme(path) in (None, "file"):
         temporary = location.path(f".{location.basename}{MANIFEST_SUFFIX}.{summary.run_id}.tmp")
-        with open(temporary, "wb") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
+        try:
+            with open(temporary, "wb") as stream:
+                stream.write(text)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temporary, path)
+        except BaseException:  # a full disk: no half manifest left behind either
+            with contextlib.suppress(OSError):
+                os.remove(temporary)
+            raise
     else:
         with FileSystems.create(path, mime_type="application/json") as stream:
             stream.write(text)

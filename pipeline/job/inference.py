@@ -22,6 +22,7 @@ import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -30,7 +31,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler
 
-from model import METADATA_FILE, MODEL_FILE
+from model import METADATA_FILE, MODEL_DIR, MODEL_FILE
 from model.contract import BlurModel, ModelMetadata, parse_metadata
 from model.contract import load_blur_model as load_local_blur_model
 from pipeline.job.quiet import filtered_native_stderr
@@ -147,9 +148,13 @@ class BlurModelHandler(ModelHandler[np.ndarray, BlurPrediction, LoadedBlurModel]
             max_batch_duration_secs=max_batch_duration_secs,
         )
         self._model_dir = str(model_dir)
+        # The shipped model is installed with the package on every worker, at that worker's own path.
+        self._shipped = FileSystems.get_scheme(self._model_dir) in (None, "file") and (
+            Path(self._model_dir).resolve() == MODEL_DIR.resolve()
+        )
 
     def load_model(self) -> LoadedBlurModel:
-        return load_blur_model(self._model_dir)
+        return load_blur_model(str(MODEL_DIR) if getattr(self, "_shipped", False) else self._model_dir)
 
     def run_inference(
         self,

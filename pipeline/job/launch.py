@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -20,22 +21,22 @@ from datetime import UTC, datetime
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions, S3Options, TestOptions
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, S3Options, TestOptions
 
-from pipeline.job import match, patterns
+from pipeline.job import dataflow, match, patterns
 from pipeline.job.incremental import earlier_shards, fit_workers
 from pipeline.job.match import matched_files
 from pipeline.job.running import runs_on_this_machine
 from pipeline.job.steps import describe
 from pipeline.results.reader import ResultsError, check_shard
+from pipeline.storage import remote
+from pipeline.storage.lock import LockHeld, PrefixLock
 from pipeline.storage.output import OutputLocation, new_run_id
 
 S3_CREDENTIALS_HINT = (
     "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), "
     "or put them in the shared credentials file ~/.aws/credentials"
 )
-S3_CONNECT_TIMEOUT_S = 5
-S3_READ_TIMEOUT_S = 10
 LOGIN_HINT = (
     "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS "
     "to a service-account key file"
@@ -99,28 +100,31 @@ def s3_buckets(uris: Iterable[str | None]) -> list[str]:
 
 
 def _s3_client(options: S3Options):
-    """A boto3 S3 client set up as Beam's s3:// file system sets up its own (from the same S3Options:
-    --s3_endpoint_url, --s3_region_name, --s3_verify, ...; else boto3's environment and ~/.aws), but
+    """A boto3 S3 client set up as Beam's s3:// file system sets up its own (from the same S3Options),
     with short timeouts and a single attempt."""
-    import boto3
-    from botocore.config import Config
+    return remote.s3_client(options, attempts=1)
 
-    return boto3.session.Session().client(
-        "s3",
-        region_name=options.s3_region_name,
-        api_version=options.s3_api_version,
-        use_ssl=not options.s3_disable_ssl,
-        verify=options.s3_verify,  # as Beam passes it: a CA bundle path (any text is taken as one)
-        endpoint_url=options.s3_endpoint_url,
-        aws_access_key_id=options.s3_access_key_id,
-        aws_secret_access_key=options.s3_secret_access_key,
-        aws_session_token=options.s3_session_token,
-        config=Config(
-            connect_timeout=S3_CONNECT_TIMEOUT_S,
-            read_timeout=S3_READ_TIMEOUT_S,
-            retries={"max_attempts": 1, "mode": "standard"},
-        ),
-    )
+
+_GCS_BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]")
+_S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def check_bucket_names(uris: Iterable[str | None]) -> None:
+    """Every gs:// and s3:// bucket name is one the service accepts (3-63 characters; lowercase
+    letters, digits, dots, hyphens, and for Cloud Storage underscores), so a typo fails now instead of
+    after Beam's minutes of retries."""
+    for uri in uris:
+        if not uri or not patterns.is_remote(uri):
+            continue
+        scheme = patterns.GCS_SCHEME if patterns.is_gcs(uri) else patterns.S3_SCHEME
+        bucket = uri[len(scheme) :].split("/", 1)[0]
+        rule = _GCS_BUCKET if scheme == patterns.GCS_SCHEME else _S3_BUCKET
+        if not rule.fullmatch(bucket) or ".." in bucket:
+            allowed = "lowercase letters, digits, '-', '.'" + (", '_'" if rule is _GCS_BUCKET else "")
+            raise LaunchError(
+                f"{uri}: {scheme}{bucket} is not a valid bucket name (3-63 characters: {allowed}; "
+                "starting and ending with a letter or digit)"
+            )
 
 
 def check_s3(uris: Iterable[str | None], options: PipelineOptions) -> None:
@@ -263,8 +267,10 @@ def check_job(
 ) -> CheckedJob:
     """Every launch check, cheapest first; `online=False` (a Dataflow dry run) skips Cloud Storage and
     S3. `options`: the job's pipeline options (the --s3_* flags)."""
+    google = (options or PipelineOptions([])).view_as(GoogleCloudOptions)
+    named = [*job.input, job.input_manifest, job.output, job.model, job.skip_scored]
+    check_bucket_names([*named, google.temp_location, google.staging_location])
     if online:
-        named = [*job.input, job.input_manifest, job.output, job.model, job.skip_scored]
         check_cloud_storage(named)
         check_s3(named, options or PipelineOptions([]))
     queries = resolve_inputs(
@@ -291,6 +297,11 @@ class RunPlan:
     output: OutputLocation
     progress_folder: str | None  # where workers tally progress; None: no progress lines
     dry_run: bool  # a Dataflow --dry_run: build the job description, score nothing
+    lock: PrefixLock | None = None  # held from launch to the run's end; None for a dry run
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
 
     @property
     def model_version(self) -> str:
@@ -302,6 +313,8 @@ def plan_run(job: argparse.Namespace, pipeline: beam.Pipeline) -> RunPlan:
     run's id and output location. A Dataflow --dry_run builds the job description offline, so it skips
     the checks that need Cloud Storage or S3."""
     dry_run = pipeline.options.view_as(TestOptions).dry_run
+    if type(pipeline.runner).__name__ == "DataflowRunner" and (local_paths := dataflow.local_paths(job)):
+        raise LaunchError(f"{local_paths[0]}: a local path with DataflowRunner; {dataflow.REMOTE_HINT}")
     checked = check_job(job, online=not dry_run, options=pipeline.options)
     local = runs_on_this_machine(pipeline)
     if checked.earlier_shards is not None and local:
@@ -310,14 +323,41 @@ def plan_run(job: argparse.Namespace, pipeline: beam.Pipeline) -> RunPlan:
         if changed:
             _log.info(changed)
     started_at = datetime.now(UTC)
+    run_id, output = new_run_id(started_at), OutputLocation.of(job.output)
+    lock = None if dry_run else take_output(output, run_id, started_at)
     progress_folder = (
         tempfile.mkdtemp(prefix="blur-job-progress-") if job.progress_interval > 0 and local else None
     )
-    return RunPlan(
-        checked,
-        new_run_id(started_at),
-        started_at,
-        OutputLocation.of(job.output),
-        progress_folder,
-        bool(dry_run),
-    )
+    return RunPlan(checked, run_id, started_at, output, progress_folder, bool(dry_run), lock)
+
+
+def _local_output_problem(folder: str) -> str | None:
+    """Why the local folder cannot hold the output, or None: the nearest existing ancestor must be a
+    folder (not a file) this process can create entries in."""
+    path = os.path.abspath(folder or ".")
+    while not os.path.lexists(path):
+        path = os.path.dirname(path)
+    if not os.path.isdir(path):
+        return f"{path} is a file, not a folder"
+    return None
+
+
+def take_output(output: OutputLocation, run_id: str, started_at: datetime) -> PrefixLock:
+    """Make the output's folder and take the prefix's lock (one writer per prefix): the lock file is
+    also the proof that the output can be written. LaunchError, one line, when it cannot."""
+    if FileSystems.get_scheme(output.prefix) in (None, "file"):
+        problem = _local_output_problem(output.folder)
+        if problem:
+            raise LaunchError(f"--output {output.prefix}: cannot write there ({problem})")
+    lock = PrefixLock.for_run(output.prefix, run_id, started_at)
+    try:
+        output.prepare()
+        lock.acquire()
+    except LockHeld as error:
+        raise LaunchError(str(error)) from error
+    except OSError as error:  # read-only, no permission, /proc, a full disk
+        reason = error.strerror or describe(error)
+        raise LaunchError(f"--output {output.prefix}: cannot write there ({reason})") from error
+    except Exception as error:  # a bucket that refuses the write
+        raise LaunchError(f"--output {output.prefix}: cannot write there ({describe(error)})") from error
+    return lock

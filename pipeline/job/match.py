@@ -20,7 +20,8 @@ from apache_beam.metrics import Metrics
 
 from pipeline.job import patterns
 from pipeline.job.steps import METRICS_NAMESPACE
-from pipeline.storage.files import MatchedFile, gcs_crc32c, local_uri
+from pipeline.storage import remote
+from pipeline.storage.files import MatchedFile, local_uri
 
 
 @dataclass(frozen=True)
@@ -116,52 +117,17 @@ def _list_local(folder: str, depth: int | None) -> Iterator[MatchedFile]:
 
 
 def _gcs_client():
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage
-
-    if os.environ.get("STORAGE_EMULATOR_HOST"):  # a test server: no credentials to look up
-        return storage.Client(
-            project=os.environ.get("GOOGLE_CLOUD_PROJECT", "local"), credentials=AnonymousCredentials()
-        )
-    return storage.Client()
-
-
-def _split_gcs(uri: str) -> tuple[str, str]:
-    bucket, _, name = uri[len(patterns.GCS_SCHEME) :].partition("/")
-    return bucket, name
-
-
-def _blob_file(bucket: str, blob) -> MatchedFile:
-    updated = blob.updated.timestamp() if blob.updated else None
-    return MatchedFile(f"gs://{bucket}/{blob.name}", blob.size, updated, gcs_crc32c(blob.crc32c))
+    return remote.gcs_client()
 
 
 GCS_TIMEOUT_S = 30
 """Per request. A launch check must fail in seconds, not after Beam's minutes of retries."""
 
 
-def _gcs_blob(uri: str):
-    bucket, name = _split_gcs(uri)
-    return _gcs_client().bucket(bucket).get_blob(name, timeout=GCS_TIMEOUT_S) if name else None
-
-
-def _gcs_file(uri: str) -> MatchedFile:
-    blob = _gcs_blob(uri)
-    return _blob_file(_split_gcs(uri)[0], blob) if blob is not None else MatchedFile(uri)
-
-
-def _list_gcs(folder: str, depth: int | None) -> Iterator[MatchedFile]:
-    """Every object under the prefix, with Cloud Storage's size, update time and CRC32C."""
-    bucket, prefix = _split_gcs(folder)
-    for blob in _gcs_client().list_blobs(bucket, prefix=prefix):
-        if not blob.name.endswith("/"):  # a folder placeholder made by the console, not a file
-            yield _blob_file(bucket, blob)
-
-
 def _remote_file(uri: str) -> MatchedFile:
     """A gs:// or s3:// object's facts; none when it does not exist (the read step reports it)."""
-    if patterns.is_gcs(uri):
-        return _gcs_file(uri)
+    if patterns.is_gcs(uri) or patterns.is_s3(uri):
+        return remote.object_file(uri)
     try:
         metadata = FileSystems.get_filesystem(uri).metadata(uri)
     except Exception:  # missing (or unreadable: the read step says which)
@@ -171,9 +137,9 @@ def _remote_file(uri: str) -> MatchedFile:
 
 def _list_remote(folder: str, depth: int | None) -> Iterator[MatchedFile]:
     """Every object under the prefix: gs:// through google-cloud-storage (for the CRC32C), s3:// through
-    Beam's S3 file system (boto3), with the size and modification time the listing gives."""
-    if patterns.is_gcs(folder):
-        yield from _list_gcs(folder, depth)
+    boto3, each call under a deadline (pipeline.storage.remote: StorageUnavailable when it passes)."""
+    if patterns.is_gcs(folder) or patterns.is_s3(folder):
+        yield from remote.list_objects(folder)
         return
     for metadata in FileSystems.match([folder + "**"])[0].metadata_list:
         if not metadata.path.endswith("/"):  # a folder placeholder, not a file

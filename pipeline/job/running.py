@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import threading
 from typing import Any
@@ -98,3 +99,35 @@ def stop_child_processes() -> None:
     for pid in reversed(_descendants(os.getpid())):
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
+
+
+_EXCEPTION_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w+(?:Error|Exception|Unavailable))(?::\s*(.*))?$")
+_WHILE_RUNNING = re.compile(r"\s*\[while running '[^']*'\]")
+
+
+def failure_line(error: BaseException) -> str:
+    """One line saying why a run failed. A runner passes a worker's exception on as text (its type and
+    message among traceback lines); the line of the job's own StorageUnavailable, else of an OSError
+    (a full disk), else the last exception line, is the cause."""
+    text = "\n".join(str(cause) for cause in _chain(error))
+    lines = [match for line in text.splitlines() if (match := _EXCEPTION_LINE.match(line))]
+    for preferred in ("StorageUnavailable", "OSError"):
+        chosen = [match for match in lines if match.group(1) == preferred]
+        if chosen:
+            lines = chosen
+            break
+    if lines:
+        name, message = lines[-1].group(1), lines[-1].group(2) or ""
+        one = message if name == "StorageUnavailable" else f"{name}: {message}".rstrip(": ")
+    else:
+        one = f"{type(error).__name__}: {text.strip().splitlines()[0] if text.strip() else ''}".rstrip(": ")
+    return _WHILE_RUNNING.sub("", one)[:500]
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and len(seen) < 8 and all(current is not s for s in seen):
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen

@@ -138,8 +138,8 @@ class OutputLocation:
         """Before a run: delete what killed runs left, i.e. shards with a run id that the committed
         manifest does not list (also those a commit could not delete), and every Beam temporary folder
         of this prefix. Shards written before run ids existed are an earlier result and stay until the
-        next commit. (One run at a time per prefix: a second run started meanwhile would delete the
-        first one's temporary files.)"""
+        next commit. Safe only while this run holds the prefix's lock (pipeline.storage.lock): a second
+        run started meanwhile would delete the first one's temporary files."""
         pattern = self._shard_name()
         stale = [
             name

@@ -34,6 +34,7 @@ from pipeline.photo.payload import (
     ReadFile,
     TimeBudget,
 )
+from pipeline.storage import remote
 from pipeline.storage.files import MatchedFile, os_path
 
 _MB = 1024 * 1024
@@ -127,15 +128,25 @@ def _read_at_most(stream, max_bytes: int) -> bytes:
 
 
 def read_remote(file: MatchedFile, max_bytes: int) -> bytes:
-    """A gs:// (or other Beam file system) object's bytes, its size checked first."""
+    """A gs://, s3:// (or other Beam file system) object's bytes, its size checked first. gs:// and
+    s3:// calls each run under a deadline (pipeline.storage.remote), not Beam's minutes of retries."""
     size = file.size
     if size is None:
         try:
-            size = FileSystems.metadata(file.uri).size_in_bytes
-        except Exception:  # (the emulator's answer lacks fields Beam wants): the bounded read still stops
+            size = (
+                remote.object_file(file.uri).size
+                if remote.is_remote(file.uri)
+                else FileSystems.metadata(file.uri).size_in_bytes
+            )
+        except Exception:  # the bounded read below still stops at the limit
             size = None
     if size is not None and size > max_bytes:
         raise ReadError(too_large_reason(size, max_bytes))
+    if remote.is_remote(file.uri):
+        data = remote.read_object(file.uri, max_bytes)
+        if len(data) > max_bytes:
+            raise ReadError(too_large_reason(max_bytes, max_bytes, at_least=True))
+        return data
     with FileSystems.open(file.uri, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
         # Compression off: FileSystems would gunzip a photo named `*.gz`; the decoder judges content.
         return _read_at_most(stream, max_bytes)
