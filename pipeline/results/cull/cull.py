@@ -323,6 +323,10 @@ def _undo(args: argparse.Namespace, journal_path: Path | None) -> list[Outcome] 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     configure_file_systems()
+    for name in ("to", "root"):  # the manifest names absolute places: an undo may run from elsewhere
+        value = getattr(args, name)
+        if value and fileops.is_local(value):
+            setattr(args, name, os.path.abspath(value))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     journal_path = (
         Path(args.manifest or f"cull-{'undo-' if args.undo else ''}{stamp}.csv") if args.apply else None
