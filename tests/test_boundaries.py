@@ -6,8 +6,10 @@ leaves nothing behind. The functions behind them: tests/test_boundaries_pure.py.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -102,7 +104,15 @@ def _start_job(args: list[str], env: dict[str, str], stderr: Path) -> subprocess
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=stream,
+            start_new_session=True,  # so a test can stop what is left of it (worker processes)
         )
+
+
+def _end(job: subprocess.Popen) -> None:
+    """Stop whatever is left of a job's session (a run still retrying when its test gave up)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(job.pid, signal.SIGKILL)
+    job.wait(timeout=30)
 
 
 def _s3_flags(moto: Moto) -> list[str]:
@@ -150,7 +160,10 @@ def test_an_s3_server_that_stops_mid_run_ends_it_in_bounded_time(moto: Moto, tmp
         time.sleep(0.1)
     stop_server(moto.process)  # the listing is done; the reads are not
     stopped = time.monotonic()
-    job.communicate(timeout=DEAD_ENDPOINT_BOUND_S + 60)
+    try:
+        job.communicate(timeout=DEAD_ENDPOINT_BOUND_S + 60)
+    finally:
+        _end(job)
     took = time.monotonic() - stopped
     print(f"\nS3 server stopped mid-run: the run ended {took:.1f} s later (exit {job.returncode})")
     assert took < DEAD_ENDPOINT_BOUND_S, stderr.read_text()[-3000:]
@@ -168,6 +181,69 @@ def test_an_s3_server_that_stops_mid_run_ends_it_in_bounded_time(moto: Moto, tmp
         assert text.strip().splitlines()[-1].startswith("error: the run failed, nothing was committed: ")
         assert not (out / "scores-manifest.json").exists()
     assert not Path(lock_path(str(out / "scores"))).exists()
+
+
+@pytest.fixture
+def gcs(tmp_path: Path) -> Iterator[Moto]:
+    """A gcp-storage-emulator of this test's own (stopped mid-run), with a bucket of 40 photos."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+    from support.gcs_emulator import EMULATOR, PROJECT
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "emulator.log"
+    with open(log, "wb") as log_file:
+        process = subprocess.Popen(
+            [str(EMULATOR), "start", "--host=127.0.0.1", f"--port={port}", "--in-memory"],
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until_serving(process, f"{url}/storage/v1/b?project={PROJECT}", log, "gcp-storage-emulator")
+        env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "GOOGLE_"))}
+        env.update(
+            STORAGE_EMULATOR_HOST=url,
+            GOOGLE_CLOUD_PROJECT=PROJECT,
+            CLOUDSDK_CONFIG=str(tmp_path / "gcloud"),
+            NO_GCE_CHECK="True",
+            PYTHONPATH=str(REPO_ROOT),
+        )
+        client = storage.Client(
+            project=PROJECT, credentials=AnonymousCredentials(), client_options={"api_endpoint": url}
+        )
+        bucket = client.create_bucket(BUCKET)
+        for name, data in _photos(40).items():
+            bucket.blob(name).upload_from_string(data, content_type="image/jpeg")
+        yield Moto(url, process, env)
+    finally:
+        stop_server(process)
+
+
+def test_a_gcs_emulator_that_stops_mid_run_ends_it_in_bounded_time(gcs: Moto, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    stderr = tmp_path / "stderr.txt"
+    args = ["--input", f"gs://{BUCKET}/photos/**", "--output", f"{out}/scores", "--progress_interval", "0.5"]
+    job = _start_job(args, gcs.env, stderr)
+    deadline = time.monotonic() + 300
+    while b"files matched" not in stderr.read_bytes() and job.poll() is None:
+        assert time.monotonic() < deadline, stderr.read_text()[-3000:]
+        time.sleep(0.1)
+    stop_server(gcs.process)
+    stopped = time.monotonic()
+    try:
+        job.communicate(timeout=DEAD_ENDPOINT_BOUND_S + 60)
+    finally:
+        _end(job)
+    took = time.monotonic() - stopped
+    print(f"\nGCS emulator stopped mid-run: the run ended {took:.1f} s later (exit {job.returncode})")
+    assert took < DEAD_ENDPOINT_BOUND_S, stderr.read_text()[-3000:]
+    assert job.returncode == 0, stderr.read_text()[-3000:]
+    rows = read_run(str(out / "scores")).table.to_pylist()
+    assert len(rows) == 40
+    unreachable = [row for row in rows if row["status"] == "error"]
+    assert unreachable and all("could not be reached" in row["error"] for row in unreachable), rows[:3]
 
 
 def _local_photos(folder: Path, count: int) -> Path:

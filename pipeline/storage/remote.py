@@ -33,10 +33,10 @@ S3_SCHEME = "s3://"
 CONNECT_TIMEOUT_S = 5
 READ_TIMEOUT_S = 10
 ATTEMPTS = 3
-RETRY_DEADLINE_S = 30
+RETRY_DEADLINE_S = 15
 CALL_DEADLINE_S = 60
 """Upper bound on one listing page, metadata call or read against an endpoint that is gone or hangs:
-S3 3 x (5 + 10) s plus botocore's back-off between tries; Cloud Storage 30 s of retries plus one
+S3 3 x (5 + 10) s plus botocore's back-off between tries; Cloud Storage 15 s of retries plus one
 request's 15 s."""
 
 
