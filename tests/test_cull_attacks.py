@@ -20,7 +20,7 @@ from support.cull_runs import make_photos, row_for, write_run
 from support.photos import REPO_ROOT
 
 from pipeline.results.cull import cull, safety
-from pipeline.results.cull.manifest import COLUMNS
+from pipeline.results.cull.cull_log import COLUMNS
 
 
 def _tree(root: Path) -> dict[str, str]:
@@ -221,7 +221,7 @@ def test_tampered_undo_manifests_are_refused(photos, tmp_path, capsys) -> None:
 
 
 OLDER_MANIFEST = b"source,destination,action,result,size,sha256\n/a,/b,copy,copied,1,ab\n"
-OTHER_COLUMNS = b"a,b,c,d,e,f,g,h,i,j,k,l\n/p,/d,run,cull manifest 2,,,,,,,,\n"
+OTHER_COLUMNS = b"a,b,c,d,e,f,g,h,i,j,k,l\n/p,/d,run,cull log 2,,,,,,,,\n"
 NO_RUN_ROW = (",".join(COLUMNS) + "\n/p/a.jpg,/d/a.jpg,copy,copied,1," + "0" * 64 + ",yes,,,,,\n").encode()
 
 
@@ -232,7 +232,7 @@ def test_a_file_that_is_not_a_cull_manifest_is_a_one_line_error(tmp_path, capsys
     (tmp_path / "not.csv").write_bytes(content)
     assert cull.main(["--undo", str(tmp_path / "not.csv"), "--apply", "--manifest", str(tmp_path / "u")]) == 2
     error = capsys.readouterr().err.strip()
-    assert "not a cull manifest" in error or "cannot be read" in error
+    assert "not a cull log" in error or "cannot be read" in error
     assert "\n" not in error and not (tmp_path / "u").exists()
 
 

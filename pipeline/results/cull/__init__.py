@@ -1,1 +1,1 @@
-"""Copy, move or XMP-tag the photos a run flagged, with a durable undo manifest."""
+"""Copy, move or XMP-tag the photos a run flagged, with a durable cull log to undo it."""

@@ -11,9 +11,10 @@ folder (symlinks, `..` and case resolved): exit 2, nothing changed. A row whose 
 photos' folder, or whose destination leads outside DEST, is refused. A photo whose size and time (or
 CRC32C in a bucket) differ from its row is skipped: it changed since it was scored. A different file
 at a destination is never overwritten; a move deletes the photo only after its copy's size and SHA-256
-match it and the manifest row saying so is on disk. Copies and moves keep permissions and times. Every
-action is a manifest row (CSV), which --undo reads; an undo reverses only what that run created, after
-checking each file's size and SHA-256. Rerunning the same command finishes an interrupted run.
+match it and the cull log row saying so is on disk. Copies and moves keep permissions and times.
+Every action is a row of the cull log (CSV, --manifest), which --undo reads; an undo reverses only
+what that run created, after checking each file's size and SHA-256. Rerunning the same command
+finishes an interrupted run.
 Local paths and gs:// both work; a copy within Cloud Storage is server-side.
 """
 
@@ -32,8 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.results.cull import fileops, undo
+from pipeline.results.cull.cull_log import Journal, NotACullLog, Row, read_cull_log
 from pipeline.results.cull.fileops import Facts
-from pipeline.results.cull.manifest import Journal, NotAManifest, Row, read_manifest
 from pipeline.results.cull.plan import Action, Step, common_root, parse_types, plan, select_flagged
 from pipeline.results.cull.safety import (
     CHANGED,
@@ -68,7 +69,7 @@ class Outcome:
     kept: Facts | None = None
     folders: tuple[str, ...] = ()
     original_sha256: str = ""
-    recorded: bool = False  # the step wrote its manifest row itself
+    recorded: bool = False  # the step wrote its cull log row itself
 
 
 @dataclass(frozen=True)
@@ -207,7 +208,7 @@ def run_steps(
     journal: Journal,
     workers: int,
 ) -> list[Outcome]:
-    """Run `work` over `items` on `workers` threads. Each outcome's manifest row is written as soon as
+    """Run `work` over `items` on `workers` threads. Each outcome's cull log row is written as soon as
     its step completes (in whatever order they complete); a dry run prints a line per item instead."""
 
     def one(item) -> Outcome:
@@ -247,11 +248,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
-    parser.add_argument("--scores", metavar="PREFIX", help="the run's --output prefix (or its manifest)")
+    parser.add_argument(
+        "--scores", metavar="PREFIX", help="the run's --output prefix (or its result manifest)"
+    )
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--to", metavar="DEST", help="folder (local or gs://) to copy or move the photos to")
     where.add_argument("--xmp", action="store_true", help="write XMP sidecars next to the photos instead")
-    where.add_argument("--undo", metavar="MANIFEST", help="reverse what a cull manifest records")
+    where.add_argument("--undo", metavar="LOG", help="reverse what a cull log records")
     parser.add_argument(
         "--apply", action="store_true", help="do it (without: a dry run that changes nothing)"
     )
@@ -276,7 +279,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"colour label the sidecars give rejected photos (default {DEFAULT_LABEL}; names darktable, "
         "digiKam and Lightroom all know)",
     )
-    parser.add_argument("--manifest", help="where to write the CSV manifest (default: ./cull-<time>.csv)")
+    parser.add_argument("--manifest", help="where to write the cull log, a CSV (default: ./cull-<time>.csv)")
     parser.add_argument("--workers", type=int, default=8, help="files handled at once (default 8)")
     args = parser.parse_args(argv)
     if args.undo is None and (args.scores is None or (args.to is None and not args.xmp)):
@@ -292,13 +295,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def _undo(args: argparse.Namespace, journal_path: Path | None) -> list[Outcome] | int:
     try:
-        manifest = read_manifest(args.undo)
-    except NotAManifest as error:
+        log = read_cull_log(args.undo)
+    except NotACullLog as error:
         print(f"cull: {error}", file=sys.stderr)
         return 2
-    reversals = [r for r in (undo.check_row(cells, manifest) for cells in manifest.rows) if r is not None]
+    reversals = [r for r in (undo.check_row(cells, log) for cells in log.rows) if r is not None]
     try:
-        journal = Journal(journal_path, manifest.source_root, manifest.dest_root)
+        journal = Journal(journal_path, log.source_root, log.dest_root)
     except FileExistsError:
         print(f"cull: {journal_path} already exists: give another --manifest", file=sys.stderr)
         return 2
@@ -323,7 +326,7 @@ def _undo(args: argparse.Namespace, journal_path: Path | None) -> list[Outcome] 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     configure_file_systems()
-    for name in ("to", "root"):  # the manifest names absolute places: an undo may run from elsewhere
+    for name in ("to", "root"):  # the cull log names absolute places: an undo may run from elsewhere
         value = getattr(args, name)
         if value and fileops.is_local(value):
             setattr(args, name, os.path.abspath(value))
@@ -377,7 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for result, count in sorted(tally(outcomes).items()):
         print(f"{count:8d}  {result}", file=sys.stderr)
     if journal_path is not None:
-        print(f"manifest: {journal_path}", file=sys.stderr)
+        print(f"cull log: {journal_path}", file=sys.stderr)
     else:
         print("dry run: nothing was changed; add --apply to do it", file=sys.stderr)
     return 1 if any(o.result.startswith("failed") for o in outcomes) else 0

@@ -1,4 +1,4 @@
-"""--undo: reverse what one cull run did, as its manifest records it, and nothing else.
+"""--undo: reverse what one cull run did, as its cull log records it, and nothing else.
 
 A row is acted on only when it is well formed (size a whole number, sha256 a SHA-256, created yes or
 no), its paths lie under the roots the run recorded, and the file found now has the recorded size and
@@ -8,7 +8,7 @@ SHA-256: a tampered or stale row is refused, never guessed at.
 - skipped: already there (created no): nothing; cull did not make that file.
 - moved: the photo is copied back with its permission bits and times, checked, and the moved file
   removed (kept when cull did not create it: an identical file that was already at the destination).
-- sidecar merged: the sidecar as it was before is put back (from MANIFEST.originals/).
+- sidecar merged: the sidecar as it was before is put back (from LOG.originals/).
 Folders the run created are removed at the end, once empty.
 """
 
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.results.cull import fileops
+from pipeline.results.cull.cull_log import CullLog, Row, originals_folder, parse_row
 from pipeline.results.cull.fileops import Facts
-from pipeline.results.cull.manifest import Manifest, Row, originals_folder, parse_row
 from pipeline.results.cull.plan import Action
 from pipeline.results.cull.safety import has_dot_segments, normal, under
 
@@ -39,7 +39,7 @@ class Reversal:
     problem: str | None = None
 
 
-def check_row(cells: dict[str, str], manifest: Manifest) -> Reversal | None:
+def check_row(cells: dict[str, str], log: CullLog) -> Reversal | None:
     """The row to reverse, a Reversal carrying why it is refused, or None when the row needs no undo."""
     action, result = cells.get("action"), cells.get("result")
     if action not in UNDOABLE or result not in UNDOABLE[action]:
@@ -49,9 +49,9 @@ def check_row(cells: dict[str, str], manifest: Manifest) -> Reversal | None:
         row = parse_row(cells)
     except ValueError as error:
         return Reversal(placeholder, f"refused: a malformed row ({error})")
-    dest_root = manifest.source_root if action == Action.XMP else manifest.dest_root
+    dest_root = log.source_root if action == Action.XMP else log.dest_root
     for label, path, root in (
-        ("photo", row.source, manifest.source_root),
+        ("photo", row.source, log.source_root),
         ("file", row.destination, dest_root),
     ):
         if not root or has_dot_segments(path) or not under(normal(path), normal(root)):
@@ -72,7 +72,7 @@ def _kept(row: Row) -> Facts | None:
     return Facts(row.size or 0, row.mtime_ns, row.atime_ns, row.mode)
 
 
-def reverse(reversal: Reversal, apply: bool, manifest_path: Path) -> str:
+def reverse(reversal: Reversal, apply: bool, log_path: Path) -> str:
     """Reverse one checked row (or say what would happen); the outcome as one line."""
     if reversal.problem is not None:
         return f"failed: {reversal.problem}"
@@ -91,7 +91,7 @@ def reverse(reversal: Reversal, apply: bool, manifest_path: Path) -> str:
     if row.action == Action.MOVE:
         return _move_back(row, apply)
     if row.result == "sidecar merged":
-        original = originals_folder(manifest_path) / row.original_sha256
+        original = originals_folder(log_path) / row.original_sha256
         try:
             data = original.read_bytes()
         except OSError:

@@ -1,4 +1,4 @@
-"""The cull manifest: a CSV of what one cull run did, written as it happens and read by --undo.
+"""The cull log: a CSV of what one cull run did, written as it happens and read by --undo.
 
 Its first row (action "run") records the run's roots: `source` the photos' folder, `destination` the
 --to folder (empty for sidecars, which sit next to the photos). Every other row is one photo:
@@ -9,10 +9,10 @@ Its first row (action "run") records the run's roots: `source` the photos' folde
     created                       yes: this run created the file at `destination`; no: it was there before
     mode, atime_ns, mtime_ns      the photo's permission bits and times, restored by an undo
     folders                       JSON list of the folders the action created (removed by an undo once empty)
-    original_sha256               a merged sidecar's content before the merge (kept in MANIFEST.originals/)
+    original_sha256               a merged sidecar's content before the merge (kept in LOG.originals/)
 
 Each row is appended, flushed and fsynced when its action completes; a move deletes the photo only
-after its row is on disk, so a run killed at any moment leaves a manifest that lists every photo it
+after its row is on disk, so a run killed at any moment leaves a cull log that lists every photo it
 took away.
 """
 
@@ -30,12 +30,12 @@ from pathlib import Path
 COLUMNS = ("source", "destination", "action", "result", "size", "sha256", "created", "mode", "atime_ns",
            "mtime_ns", "folders", "original_sha256")  # fmt: skip
 RUN_ACTION = "run"
-FORMAT = "cull manifest 2"
-MAX_MANIFEST_BYTES = 512 * 1024 * 1024
+FORMAT = "cull log 2"
+MAX_LOG_BYTES = 512 * 1024 * 1024
 
 
-class NotAManifest(ValueError):
-    """The file given to --undo is not a cull manifest (its message is the command's one-line error)."""
+class NotACullLog(ValueError):
+    """The file given to --undo is not a cull log (its message is the command's one-line error)."""
 
 
 @dataclass(frozen=True)
@@ -68,13 +68,13 @@ class Row:
         return values
 
 
-def originals_folder(manifest: Path) -> Path:
+def originals_folder(log: Path) -> Path:
     """Where the sidecars a run merged into are kept as they were, by SHA-256."""
-    return manifest.with_name(manifest.name + ".originals")
+    return log.with_name(log.name + ".originals")
 
 
 class Journal:
-    """Appends rows to a manifest, each one on disk before `record` returns; thread-safe. A dry run's
+    """Appends rows to a cull log, each one on disk before `record` returns; thread-safe. A dry run's
     journal (path None) records nothing."""
 
     def __init__(self, path: Path | None, source_root: str, dest_root: str) -> None:
@@ -83,13 +83,13 @@ class Journal:
         self._stream = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            # Open for the journal's life; "x": never over another run's manifest.
+            # Open for the journal's life; "x": never over another run's log.
             self._stream = open(path, "x", newline="", encoding="utf-8")  # noqa: SIM115
             self._write(list(COLUMNS))
             self._write(Row(source_root, dest_root, RUN_ACTION, FORMAT).cells())
             folder = os.open(path.parent, os.O_RDONLY)
             try:
-                os.fsync(folder)  # the manifest's name survives a crash, not only its bytes
+                os.fsync(folder)  # the log's name survives a crash, not only its bytes
             finally:
                 os.close(folder)
 
@@ -124,34 +124,34 @@ class Journal:
 
 
 @dataclass(frozen=True)
-class Manifest:
+class CullLog:
     source_root: str
     dest_root: str
     rows: list[dict[str, str]]  # as written; undo.check_row validates each before it is acted on
 
 
-def read_manifest(path: str) -> Manifest:
-    """A cull manifest's roots and rows. Raises NotAManifest (one line) for anything else."""
+def read_cull_log(path: str) -> CullLog:
+    """A cull log's roots and rows. Raises NotACullLog (one line) for anything else."""
     try:
-        if os.path.getsize(path) > MAX_MANIFEST_BYTES:
-            raise NotAManifest(f"{path} is not a cull manifest (over {MAX_MANIFEST_BYTES >> 20} MB)")
+        if os.path.getsize(path) > MAX_LOG_BYTES:
+            raise NotACullLog(f"{path} is not a cull log (over {MAX_LOG_BYTES >> 20} MB)")
         with open(path, encoding="utf-8", newline="") as stream:
             text = stream.read()
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else "not UTF-8 text"
-        raise NotAManifest(f"{path} cannot be read as a cull manifest ({reason})") from None
+        raise NotACullLog(f"{path} cannot be read as a cull log ({reason})") from None
     try:
         table = list(csv.reader(io.StringIO(text)))
     except csv.Error as error:
-        raise NotAManifest(f"{path} is not a cull manifest (not CSV: {error})") from None
+        raise NotACullLog(f"{path} is not a cull log (not CSV: {error})") from None
     if not table or tuple(table[0]) != COLUMNS:
         older = table and {"source", "destination", "action", "result"} <= set(table[0])
         why = "written by an older cull, which did not record what it created" if older else "other columns"
-        raise NotAManifest(f"{path} is not a cull manifest of this version ({why}); nothing was changed")
+        raise NotACullLog(f"{path} is not a cull log of this version ({why}); nothing was changed")
     if len(table) < 2 or len(table[1]) != len(COLUMNS) or table[1][2] != RUN_ACTION or table[1][3] != FORMAT:
-        raise NotAManifest(f"{path} is not a cull manifest (its first row must record the run's folders)")
+        raise NotACullLog(f"{path} is not a cull log (its first row must record the run's folders)")
     rows = [dict(zip(COLUMNS, cells, strict=False)) for cells in table[2:] if cells]
-    return Manifest(table[1][0], table[1][1], rows)
+    return CullLog(table[1][0], table[1][1], rows)
 
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -159,7 +159,7 @@ _DIGITS = re.compile(r"[0-9]{1,19}")
 
 
 def parse_row(cells: dict[str, str]) -> Row:
-    """A manifest row as written, checked field by field; ValueError says what is wrong with it."""
+    """A cull log row as written, checked field by field; ValueError says what is wrong with it."""
     if None in cells.values() or len(cells) != len(COLUMNS) or any(v is None for v in cells.values()):
         raise ValueError("its number of fields is wrong")
 
