@@ -3,6 +3,7 @@
     python -m bench.bursts                       # all three parts
     python -m bench.bursts --skip-job            # only the cost and the scale parts
     python -m bench.bursts --rows 1000000        # the scale part's row count (default 1,000,000)
+    python -m bench.bursts --skip-job --rows 1000 --beam-rows 100000   # the Beam step on the DirectRunner
 
 1. Quality: the team's burst set (bench/burst_set.py: real GoPro, phone and camera frames given burst
    timestamps and EXIF) written to a temporary folder, the real job (python -m pipeline.score) run
@@ -15,7 +16,8 @@
 3. Scale: the pure grouping functions (pipeline.job.burst_groups), run as the Beam step runs them
    (keys, groups, links, label merging, ranking) over simulated rows: cameras shooting over a year,
    a third of the photos in bursts of 2-8 frames with a few hash bits flipped, 5% without a time. Wall
-   and CPU time, and the peak memory (max RSS) of this process over its size before.
+   and CPU time, and the peak memory (max RSS) of this process over its size before. With
+   --beam-rows, the Beam step (FindBursts) itself over simulated rows on the DirectRunner.
 Figures go to stdout and, as JSON, to --out.
 """
 
@@ -31,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import cv2
@@ -206,12 +209,55 @@ def grouping_at_scale(rows: int, gap_s: float = 2.0) -> dict:
     return result
 
 
+def beam_step_at_scale(rows: int, gap_s: float = 2.0) -> dict:
+    """The Beam step itself (FindBursts) over simulated rows on the DirectRunner, in this process."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.job.bursts import FindBursts
+    from pipeline.job.similarity import hash_hex
+
+    epoch = datetime(1970, 1, 1)
+    simulated = [
+        {
+            "uri": item.uri, "status": "ok", "low_information": False,
+            "content_hash": hash_hex(item.content_hash),
+            "camera_make": item.camera.split("|")[0], "camera_model": item.camera.split("|")[1],
+            "captured_at": None if item.seconds is None else epoch + timedelta(seconds=item.seconds),
+            "blur_probability": item.blur_probability, "laplacian_var": item.laplacian_var,
+        }
+        for item in simulated_facts(rows)
+    ]  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="burst-beam-") as scratch:
+        out = Path(scratch) / "counts.json"
+        wall, cpu = time.monotonic(), time.process_time()
+        with beam.Pipeline(options=PipelineOptions(["--direct_running_mode=in_memory"])) as pipeline:
+            _ = (
+                pipeline
+                | beam.Create(simulated, reshuffle=False)
+                | FindBursts(gap_s)
+                | beam.Map(lambda row: (row["burst_id"] is not None, 1))
+                | beam.CombinePerKey(sum)
+                | beam.combiners.ToList()
+                | beam.Map(lambda counts: out.write_text(json.dumps(dict(counts))))
+            )
+        counts = json.loads(out.read_text())
+    return {
+        "rows": rows,
+        "wall_s": time.monotonic() - wall,
+        "cpu_s": time.process_time() - cpu,
+        "rows_in_bursts": counts.get("true", 0),
+        "rows_alone": counts.get("false", 0),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--skip-job", action="store_true")
+    parser.add_argument("--beam-rows", type=int, default=0, help="also run the Beam step on N simulated rows")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "bursts.json")
     args = parser.parse_args(argv)
     shots = burst_set.burst_set()
@@ -224,7 +270,10 @@ def main(argv: list[str] | None = None) -> None:
             report["quality"] = {**quality(rows, written), "job_wall_s": seconds}
         print(json.dumps(report["quality"], indent=1), flush=True)
     report["scale"] = grouping_at_scale(args.rows)
-    print(json.dumps(report["scale"], indent=1))
+    print(json.dumps(report["scale"], indent=1), flush=True)
+    if args.beam_rows:
+        report["beam_step"] = beam_step_at_scale(args.beam_rows)
+        print(json.dumps(report["beam_step"], indent=1))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
 

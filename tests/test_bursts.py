@@ -262,9 +262,19 @@ def test_the_job_finds_a_real_burst_and_its_sharpest_frame(tmp_path: Path, run_j
     camera = burst_set.camera_photos()
     # The GoPro burst straddles a bucket edge (299.6-300.35 s); another subject 0.8 s after it.
     intruder = burst_set.Shot("intruder.jpg", burst_set._load(camera[0]), 301.15, burst_set.GOPRO_CAMERA)
-    written = burst_set.write_set(tmp_path / "photos", [*gopro, *phone, intruder])
-    rows = {Path(item["uri"]).name: item for item in run_job("--input", f"{tmp_path}/photos/*.jpg").rows}
-    assert len(rows) == len(written) and all(item["status"] == "ok" for item in rows.values())
+    folder = tmp_path / "photos"
+    burst_set.write_set(folder, [*gopro[:3], *phone, intruder])
+    first = run_job("--input", f"{folder}/*.jpg")
+    first_frames = [item for item in first.rows if Path(item["uri"]).name.startswith("gopro0_")]
+    assert [item["burst_size"] for item in first_frames] == [3, 3, 3]
+    # The last frame arrives later: an incremental run carries the others and the frame joins their burst.
+    written = burst_set.write_set(folder, [gopro[3]])
+    second = run_job("--input", f"{folder}/*.jpg", "--skip_scored", first.prefix)
+    rows = {Path(item["uri"]).name: item for item in second.rows}
+    assert len(rows) == 7 and all(item["status"] == "ok" for item in rows.values())
+    assert [name for name, item in rows.items() if not item["carried_over"]] == [
+        Path(next(iter(written))).name
+    ]
     frames = [rows[f"gopro0_{index}.jpg"] for index in range(4)]
     assert len({item["burst_id"] for item in frames}) == 1 and frames[0]["burst_id"] is not None
     assert [item["burst_size"] for item in frames] == [4] * 4
