@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -309,3 +310,29 @@ def test_a_disk_that_fills_mid_run_fails_it_in_one_line_leaving_nothing(
         "error: the run failed, nothing was committed: OSError: [Errno 28] No space left on device"
     )
     assert list(small_disk.iterdir()) == []  # no shards, no Beam temporary folder, no lock, no manifest
+
+
+def test_the_lock_holds_in_buckets_too(moto: Moto, gcs: Moto, monkeypatch) -> None:
+    """Created atomically with a conditional write: If-None-Match on S3, ifGenerationMatch=0 on GCS."""
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.storage import remote
+    from pipeline.storage.lock import LockHeld, PrefixLock
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs.url)
+    options = PipelineOptions(_s3_flags(moto))
+    monkeypatch.setattr(FileSystems, "_pipeline_options", options)
+    for prefix in (f"s3://{BUCKET}/out/scores", f"gs://{BUCKET}/out/scores"):
+        first = PrefixLock.for_run(prefix, "20261201T000000Z-111111", datetime.now(UTC))
+        first.acquire()
+        second = PrefixLock.for_run(prefix, "20261201T000001Z-222222", datetime.now(UTC))
+        with pytest.raises(LockHeld, match="run 20261201T000000Z-111111 "):
+            second.acquire()
+        first.release()
+        second.acquire()
+        second.release()
+        assert remote.object_file(lock_path(prefix)).size is None  # gone

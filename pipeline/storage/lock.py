@@ -79,6 +79,10 @@ def _read(path: str) -> Holder | None:
         if _is_local(path):
             with open(path, "rb") as stream:
                 text = stream.read(64 * 1024)
+        elif path.startswith(("gs://", "s3://")):
+            from pipeline.storage.remote import read_object
+
+            text = read_object(path, 64 * 1024)
         else:
             if not FileSystems.exists(path):
                 return None
@@ -107,8 +111,10 @@ def _create(path: str, data: bytes) -> bool:
     if path.startswith("gs://"):
         from google.api_core import exceptions as api
 
-        from pipeline.storage.remote import gcs_client
+        from pipeline.storage.remote import gcs_client, gcs_file
 
+        if gcs_file(path).size is not None:  # for servers that ignore the precondition (the emulator)
+            return False
         bucket, _, name = path[len("gs://") :].partition("/")
         try:
             gcs_client().bucket(bucket).blob(name).upload_from_string(data, if_generation_match=0)
@@ -118,8 +124,10 @@ def _create(path: str, data: bytes) -> bool:
     if path.startswith("s3://"):
         from botocore import exceptions as boto
 
-        from pipeline.storage.remote import s3_client
+        from pipeline.storage.remote import s3_client, s3_file
 
+        if s3_file(path).size is not None:  # for servers that ignore If-None-Match (moto, older MinIO)
+            return False
         bucket, _, key = path[len("s3://") :].partition("/")
         try:
             s3_client().put_object(Bucket=bucket, Key=key, Body=data, IfNoneMatch="*")
@@ -139,6 +147,10 @@ def _delete(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         if _is_local(path):
             os.remove(path)
+        elif path.startswith(("gs://", "s3://")):
+            from pipeline.storage.remote import delete_object
+
+            delete_object(path)
         else:
             FileSystems.delete([path])
 

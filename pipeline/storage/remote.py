@@ -305,3 +305,18 @@ def _listing_failed(folder: str, error: BaseException) -> str:
         f"({type(error).__name__}; {ATTEMPTS} tries, {CONNECT_TIMEOUT_S} s to connect, {READ_TIMEOUT_S} s "
         "per answer)"
     )
+
+
+def delete_object(uri: str) -> None:
+    """Delete one gs:// or s3:// object under the same deadlines; FileNotFoundError if it is missing."""
+    if uri.startswith(GCS_SCHEME):
+        from google.api_core import exceptions as api
+
+        bucket, name = _split(uri, GCS_SCHEME)
+        try:
+            gcs_client().bucket(bucket).blob(name).delete(**_gcs_call())
+        except api.NotFound as error:
+            raise FileNotFoundError(uri) from error
+        return
+    bucket, key = _split(uri, S3_SCHEME)
+    s3_client().delete_object(Bucket=bucket, Key=key)  # S3 deletes a missing key without complaint
