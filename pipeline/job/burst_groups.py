@@ -33,9 +33,10 @@ DEFAULT_BURST_GAP_S = 2.0
 
 BURST_MAX_DISTANCE = 20
 """Two photos taken within the gap are frames of one burst when their content hashes differ in at most
-this many of 64 bits. Measured (bench/bursts.py): frames of real bursts, blurred ones included, differ
-by 2-20 when the camera moves little, more when it swings; different photos by 32 on average, and only
-0.5% of 9,591 pairs of different photos are within 20."""
+this many of 64 bits. Measured (bench/bursts.py, bench/README.md "Bursts"): frames of real bursts,
+blurred ones included, differ by 2-20 while the camera moves little, and up to 36 when a hand-held
+camera swings; different photos by 32 (median), and 47 of 9,453 pairs of different photos (0.5%) are
+within 20. A looser bound would take in swinging bursts, but also 6% of different subjects at 24."""
 
 TWIN_MAX_DISTANCE = 4
 """Without a capture time, only near-identical content counts (a re-encoded or resized copy, frames of
