@@ -30,7 +30,8 @@ from pipeline.storage.output import OutputLocation
 RUN_COLUMNS = {"run_id", "blur_threshold", "laplacian_threshold"}
 ALWAYS_SET = {"uri", "status", "model_version", "scored_at", "carried_over", *RUN_COLUMNS}
 FILE_FACTS = {"file_size", "modified_at"}  # from the listing: known for every matched local file
-NULLABLE_WHEN_OK = {"error", "crc32c"}  # crc32c: known from a gs:// listing, not from a local one
+# crc32c: known from a gs:// listing, not from a local one; burst_id: null for a photo in no burst.
+NULLABLE_WHEN_OK = {"error", "crc32c", "burst_id"}
 MULTI_PROCESS = ("--direct_running_mode=multi_processing", "--direct_num_workers=2")
 
 

@@ -27,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from pipeline.job.similarity import hash_bands, hash_distance, hash_from_hex
+from pipeline.schema import STATUS_OK
 
 DEFAULT_BURST_GAP_S = 2.0
 """Photos of one camera at most this far apart (seconds) can be frames of one burst."""
@@ -101,7 +102,7 @@ def burst_facts(row: dict) -> BurstFacts | None:
     or no sharpness to rank by."""
     content = hash_from_hex(row.get("content_hash"))
     probability, detail = row.get("blur_probability"), row.get("laplacian_var")
-    if row.get("status") != "ok" or content is None or row.get("low_information"):
+    if row.get("status") != STATUS_OK or content is None or row.get("low_information"):
         return None
     if probability is None or detail is None or not math.isfinite(probability):
         return None
