@@ -5,6 +5,7 @@ burst frames with EXIF times (slow)."""
 from __future__ import annotations
 
 import pickle
+from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -144,6 +145,27 @@ def test_without_a_capture_time_only_near_identical_content() -> None:
         facts("timed", 10.0, SCENE),  # has a time: grouped by time only
     ]
     assert frames_of(shots) == {"copy": "copy", "original": "copy"}
+
+
+def test_crowded_groups_are_cut_short_and_still_find_near_twins(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(3)
+    low_bits = [int(value) for value in rng.integers(0, 2**51, size=300, dtype=np.int64)]
+    # A camera whose clock stood still: 300 photos in one second (each compared with MAX_LINKS_BACK
+    # others, not 299), and two frames alike among them.
+    frozen = [facts(f"s{index:03d}", 10.0, value) for index, value in enumerate(low_bits)]
+    frozen += [facts("twin-a", 10.0, SCENE), facts("twin-b", 10.0, SCENE ^ 0b1)]
+    linked = frames_of(frozen)
+    assert linked["twin-a"] == linked["twin-b"] == "twin-a"
+    # Without a time: 302 photos that differ only in their last hash band, so every other band's group
+    # is over MAX_TWIN_GROUP, where each photo is compared with its neighbours in hash order only.
+    monkeypatch.setattr(burst_groups, "MAX_TWIN_GROUP", 50)
+    last_band = rng.choice(np.arange(64, 2**12), size=300, replace=False)
+    untimed = [facts(f"u{index:03d}", None, SCENE ^ int(value)) for index, value in enumerate(last_band)]
+    untimed += [facts("copy-a", None, SCENE), facts("copy-b", None, SCENE ^ 0b100)]
+    sizes = Counter(key for item in untimed for key, _ in group_keys(item, 2.0))
+    assert sorted(sizes.values())[-4:] == [302] * 4
+    labels = frames_of(untimed)
+    assert labels["copy-a"] == labels["copy-b"] == "copy-a"
 
 
 def test_ranking_by_the_model_then_the_laplacian() -> None:
