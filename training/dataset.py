@@ -277,7 +277,7 @@ def scene_linear(rgb: np.ndarray, spec: BlurSpec, mask_paths: list[str] | None =
     return linear
 
 
-SENSOR_OVERSIZE = (1.0, 2.5)
+SENSOR_OVERSIZE = (1.0, 1.6)
 """The camera chain runs at up to this many times the example's size (never above the source's own
 size), then the photo is resized down, as a phone's output or a shared copy is."""
 SMOOTH_REFERENCE = 1000

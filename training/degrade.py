@@ -91,7 +91,8 @@ def to_display(linear: np.ndarray) -> np.ndarray:
 def restore_highlights(linear: np.ndarray, gain: float) -> np.ndarray:
     """Saturated pixels stood for brighter light than 1: scale what is near clipping by up to `gain`, so
     that a blur spreads a lamp or a sunlit window into a bright streak instead of a grey smear."""
-    brightness = linear.max(axis=2, keepdims=True)
+    # the same as linear.max(axis=2), several times faster on a 3-channel image
+    brightness = np.maximum(np.maximum(linear[:, :, 0], linear[:, :, 1]), linear[:, :, 2])[:, :, None]
     boost = 1.0 + (gain - 1.0) * np.clip((brightness - 0.85) / 0.15, 0.0, 1.0)
     return linear * boost
 

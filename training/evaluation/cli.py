@@ -35,7 +35,7 @@ import numpy as np
 
 from training import motion_sources, sources
 from training.evaluation import plan as planning
-from training.evaluation.run import evaluate, write_json, write_outputs
+from training.evaluation.run import evaluate, make_examples, write_json, write_outputs
 
 log = logging.getLogger("evaluate")
 
@@ -70,6 +70,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=planning.LARGE_PER_SOURCE,
         help="12-MP copies per synthetic source",
+    )
+    add(
+        "--examples-cache",
+        metavar="DIR",
+        help="keep the held-out examples in DIR, or read them from there when present (the same examples"
+        " for every model evaluated with the same photos, plan and seed)",
+    )
+    add(
+        "--examples-only",
+        action="store_true",
+        help="only make the held-out examples into --examples-cache (no model needed yet)",
     )
     add("--quick", action="store_true", help="small smoke run: 3 sources, 2 sizes, few real photos")
     add(
@@ -117,7 +128,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     started = time.time()
     plan = planning.QUICK_PLAN if args.quick else planning.Plan(large_per_source=args.large_per_source)
     photos = choose_photos(args, plan)
-    result = evaluate(args.model, photos, plan, args.seed, args.processes)
+    cache = Path(args.examples_cache) if args.examples_cache else None
+    if args.examples_only:
+        if cache is None:
+            raise SystemExit("--examples-only needs --examples-cache")
+        make_examples(photos, plan, args.seed, args.processes, cache)
+        log.info("examples kept in %s in %.0f s", cache, time.time() - started)
+        return {}
+    result = evaluate(args.model, photos, plan, args.seed, args.processes, cache)
     result.update(
         command=f"{COMMAND} " + " ".join(argv if argv is not None else sys.argv[1:]),
         evaluated_at=time.strftime("%Y-%m-%d %H:%M", time.localtime(started)),

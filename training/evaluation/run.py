@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import pickle
 import time
 from pathlib import Path
 from typing import Any
@@ -63,11 +64,37 @@ def method() -> dict[str, Any]:
     }
 
 
-def evaluate(
-    model_dir: str, photos: EvaluationPhotos, plan: Plan, seed: int, processes: int
-) -> dict[str, Any]:
-    """Make the held-out sets, run the model, and gather every figure (nothing written yet)."""
-    started = time.time()
+def make_examples(
+    photos: EvaluationPhotos, plan: Plan, seed: int, processes: int, cache: Path | None = None
+) -> dict[str, tuple[list, np.ndarray]]:
+    """Every held-out set's rows and views. With `cache`, they are read from there when present, else
+    made and kept there: a second model is then evaluated on exactly the same examples, without the
+    most expensive part of a run (the examples depend only on the photos, the plan and the seed)."""
+    if cache is not None and (cache / "rows.pickle").exists():
+        with open(cache / "rows.pickle", "rb") as stream:
+            kept = pickle.load(stream)
+        if kept["key"] != _cache_key(photos, plan, seed):
+            raise SystemExit(f"{cache} holds examples of other photos, plan or seed")
+        log.info("examples read from %s", cache)
+        return {name: (rows, np.load(cache / f"{name}.npy")) for name, rows in kept["rows"].items()}
+    made = _make(photos, plan, seed, processes)
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        for name, (_, views) in made.items():
+            np.save(cache / f"{name}.npy", views)
+        with open(cache / "rows.pickle", "wb") as stream:
+            rows = {name: rows for name, (rows, _) in made.items()}
+            pickle.dump({"key": _cache_key(photos, plan, seed), "rows": rows}, stream)
+    return made
+
+
+def _cache_key(photos: EvaluationPhotos, plan: Plan, seed: int) -> str:
+    return repr((photos, plan, seed))
+
+
+def _make(
+    photos: EvaluationPhotos, plan: Plan, seed: int, processes: int
+) -> dict[str, tuple[list, np.ndarray]]:
     synthetic_sources, masks = photos.synthetic_sources, photos.masks
     task_sets = {
         "synthetic": synthetic_tasks(
@@ -79,7 +106,22 @@ def evaluate(
         "shake": motion.shake_tasks(photos.shake_photos),
     }
     log.info("making %s examples", ", ".join(f"{len(tasks)} {name}" for name, tasks in task_sets.items()))
-    made = generate(synthetic_sources, masks, task_sets, processes)
+    return generate(synthetic_sources, masks, task_sets, processes)
+
+
+def evaluate(
+    model_dir: str,
+    photos: EvaluationPhotos,
+    plan: Plan,
+    seed: int,
+    processes: int,
+    cache: Path | None = None,
+) -> dict[str, Any]:
+    """Make (or read from `cache`) the held-out sets, run the model, and gather every figure (nothing
+    written yet)."""
+    started = time.time()
+    synthetic_sources, masks = photos.synthetic_sources, photos.masks
+    made = make_examples(photos, plan, seed, processes, cache)
     generated = time.time()
     log.info("examples made in %.0f s; running the model", generated - started)
     model = predict(model_dir, made.values())
