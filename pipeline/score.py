@@ -34,7 +34,7 @@ from pipeline.job.inference import BlurModelHandler, BlurPrediction
 from pipeline.job.match import MatchPhotos
 from pipeline.job.measure import PhotoFacts, inference_example, measure_photo
 from pipeline.job.quiet import DropNoise
-from pipeline.job.running import failure_line, stop_child_processes, stop_on_signals
+from pipeline.job.running import BeamErrorsInOneLine, failure_line, stop_child_processes, stop_on_signals
 from pipeline.job.steps import (
     FAILED,
     OK,
@@ -145,6 +145,7 @@ def main() -> None:
     logging.getLogger("pipeline").setLevel(logging.INFO)
     for handler in logging.getLogger().handlers:
         handler.addFilter(DropNoise())
+        handler.addFilter(BeamErrorsInOneLine())
     stop_on_signals()
     try:
         summary = run()

@@ -5,6 +5,7 @@ progress and stop at Ctrl-C or SIGTERM at once, and the clean-up of a stopped ru
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import signal
@@ -131,3 +132,15 @@ def _chain(error: BaseException) -> list[BaseException]:
         seen.append(current)
         current = current.__cause__ or current.__context__
     return seen
+
+
+class BeamErrorsInOneLine(logging.Filter):
+    """Beam logs a failing step's exception with its traceback before the run fails; the job then says
+    why in one line (failure_line). Keep Beam's record to its first line, without the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("apache_beam") and record.levelno >= logging.ERROR:
+            first = record.getMessage().strip().splitlines()
+            record.msg, record.args = (first[0] if first else ""), None
+            record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return True

@@ -153,23 +153,25 @@ def read_shard(path: str, columns: Sequence[str] | None = None) -> pa.Table:
     try:
         parquet = pq.ParquetFile(io.BytesIO(data))
         present = [name for name in schema.names if name in parquet.schema_arrow.names]
-        if "uri" not in parquet.schema_arrow.names:
-            raise ValueError("it has no 'uri' column")
+        if not set(SCHEMA.names) & set(parquet.schema_arrow.names):
+            raise ValueError("none of its columns is one of the job's")
         return conform(parquet.read(columns=present), schema)
     except (pa.ArrowException, ValueError, OSError) as error:  # not Parquet, damaged, other columns
         raise ResultsError(f"{path}: not a shard of this job's results ({_describe(error)})") from error
 
 
 def check_shard(path: str) -> None:
-    """A cheap look at a shard before a run depends on it: a Parquet footer with a `uri` column.
+    """A cheap look at a shard before a run depends on it: a Parquet footer sharing columns with SCHEMA.
     ResultsError otherwise (a damaged or foreign file ends a launch, not a run part way)."""
     try:
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
             names = pq.ParquetFile(stream).schema_arrow.names
     except (pa.ArrowException, ValueError, OSError) as error:
         raise ResultsError(f"{path}: not a shard of this job's results ({_describe(error)})") from error
-    if "uri" not in names:
-        raise ResultsError(f"{path}: not a shard of this job's results (it has no 'uri' column)")
+    if not set(SCHEMA.names) & set(names):
+        raise ResultsError(
+            f"{path}: not a shard of this job's results (none of its columns is one of the job's)"
+        )
 
 
 def read_run(scores: str, columns: Sequence[str] | None = None) -> Run:

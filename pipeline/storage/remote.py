@@ -154,11 +154,11 @@ def _read_gcs(uri: str, max_bytes: int) -> bytes:
     try:
         blob = gcs_client().bucket(bucket).blob(name)
         return blob.download_as_bytes(start=0, end=max_bytes, checksum=None, **_gcs_call())
-    except api.NotFound as error:
-        raise FileNotFoundError(uri) from error
-    except (api.Forbidden, api.Unauthorized) as error:
-        raise PermissionError(uri) from error
-    except (api.GoogleAPICallError, api.RetryError) as error:
+    except api.GoogleAPICallError as error:
+        if isinstance(error.code, int):
+            raise  # an answer (403, 404, 503, ...): its HTTP status says what happened (read.py's reasons)
+        raise _unreachable(error) from error
+    except api.RetryError as error:
         raise _unreachable(error) from error
     except OSError:
         raise
@@ -256,13 +256,11 @@ def _read_s3(uri: str, max_bytes: int) -> bytes:
     except boto.ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if code in ("NoSuchKey", "NoSuchBucket", "404") or status == 404:
-            raise FileNotFoundError(uri) from error
-        if code in ("AccessDenied", "403") or status == 403:
-            raise PermissionError(uri) from error
         if code == "InvalidRange":  # an empty object: no byte 0
             return b""
-        raise
+        if code in ("NoSuchKey", "NoSuchBucket", "404") or status == 404:
+            raise FileNotFoundError(uri) from error
+        raise StorageRefused(status or 400) from error
     except (boto.BotoCoreError, OSError) as error:  # refused, DNS, timeouts, a dropped connection
         raise _unreachable(error) from error
 
@@ -287,6 +285,15 @@ def object_file(uri: str) -> MatchedFile:
 
 def list_objects(folder: str) -> Iterator[MatchedFile]:
     return list_gcs(folder) if folder.startswith(GCS_SCHEME) else list_s3(folder)
+
+
+class StorageRefused(OSError):
+    """The storage service answered a read with an HTTP error; `code` is its status (read.py turns it
+    into a reason without the service's own words)."""
+
+    def __init__(self, code: int):
+        super().__init__(f"the storage service answered HTTP {code}")
+        self.code = code
 
 
 def _unreachable(error: BaseException) -> ConnectionError:
