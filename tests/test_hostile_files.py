@@ -23,6 +23,7 @@ from support.hostile_files import (
     many_empty_scans,
     raf,
     tiff_raw,
+    tiled_scene,
     truncated_with_end_marker,
     video,
 )
@@ -35,13 +36,7 @@ SIDECARS = (".DS_Store", "IMG_0001.json", "IMG_0001.JPG.xmp", "IMG_0001.AAE", "n
 
 
 def _scene() -> np.ndarray:
-    """A real photo (astronaut, 512x512) mirrored into a seamless 1024x1024 tile, tiled and cut to
-    1600x1200. Only copies of pixels: a resample (cv2.resize) can differ between CPUs' SIMD paths,
-    and then a flipped bit lands where it no longer wrecks the picture."""
-    tile = sharp_rgb("astronaut")
-    mirrored = np.concatenate([tile, tile[:, ::-1]], axis=1)
-    mirrored = np.concatenate([mirrored, mirrored[::-1]], axis=0)
-    return np.ascontiguousarray(np.tile(mirrored, (2, 2, 1))[:1200, :1600])
+    return tiled_scene(sharp_rgb("astronaut"))  # no resample: the same pixels on every CPU
 
 
 # Seeds whose damage Pillow alone decodes to a visibly wrecked picture or refuses (checked in the

@@ -20,6 +20,16 @@ from support.photos import encode
 SHORT, LONG, ASCII, RATIONAL, BYTE, UNDEFINED = 3, 4, 2, 5, 1, 7
 
 
+def tiled_scene(tile: np.ndarray, width: int = 1600, height: int = 1200) -> np.ndarray:
+    """A real photo mirrored into a seamless tile, repeated and cut to width x height. Only copies of
+    pixels: a resample (cv2.resize) can differ between CPUs' SIMD paths, and then a flipped bit
+    lands where it no longer wrecks the picture."""
+    mirrored = np.concatenate([tile, tile[:, ::-1]], axis=1)
+    mirrored = np.concatenate([mirrored, mirrored[::-1]], axis=0)
+    rows, columns = -(-height // mirrored.shape[0]), -(-width // mirrored.shape[1])
+    return np.ascontiguousarray(np.tile(mirrored, (rows, columns, 1))[:height, :width])
+
+
 def entropy_span(jpeg: bytes) -> tuple[int, int]:
     """(start, end) of the entropy-coded data of a baseline JPEG: after the last SOS header, before EOI."""
     sos = jpeg.rfind(b"\xff\xda")
