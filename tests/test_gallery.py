@@ -178,3 +178,80 @@ def test_a_photo_replaced_since_the_last_review_gets_a_new_thumbnail(sharp_photo
         assert thumb.convert("RGB").resize((8, 8)).tobytes() != before
     photo.unlink()
     assert write_thumbnails([str(photo)], thumbs) == {str(photo): None}  # gone: a placeholder
+
+
+def with_bursts(table: pa.Table, sizes: list[int]) -> pa.Table:
+    """`table` whose first rows are frames of bursts of these sizes, ranked by URI backwards (so that an
+    order by URI would be wrong), the rest alone."""
+    n = table.num_rows
+    burst_id: list[str | None] = [None] * n
+    rank, size = [1] * n, [1] * n
+    start = 0
+    for number, frames in enumerate(sizes):
+        for k in range(frames):
+            burst_id[start + k] = f"{number:016x}"
+            rank[start + k], size[start + k] = frames - k, frames
+        start += frames
+    table = table.set_column(
+        table.schema.get_field_index("burst_id"), "burst_id", pa.array(burst_id, pa.string())
+    )
+    table = table.set_column(
+        table.schema.get_field_index("burst_rank"), "burst_rank", pa.array(rank, pa.int32())
+    )
+    return table.set_column(
+        table.schema.get_field_index("burst_size"), "burst_size", pa.array(size, pa.int32())
+    )
+
+
+def test_bursts_are_capped_largest_first_and_ranked() -> None:
+    from pipeline.results.review.bursts import FRAMES_SHOWN, burst_groups
+
+    sizes = [2] * 300 + [3] * 5 + [40]
+    table = with_bursts(generated_run(100_000, seed=3, errors=5), sizes)
+    groups, total = burst_groups(table, cap=10)
+    assert total == len(sizes) and len(groups) == 10
+    assert [g["size"] for g in groups] == [40, 3, 3, 3, 3, 3, 2, 2, 2, 2]
+    ranks = table.column("burst_rank").to_pylist()
+    for group in groups:
+        assert len(group["rows"]) == min(group["size"], FRAMES_SHOWN)
+        assert [ranks[i] for i in group["rows"]] == list(range(1, len(group["rows"]) + 1))  # best first
+    assert burst_groups(generated_run(50), cap=10) == ([], 0)  # no bursts (or a run from before them)
+
+
+def test_the_page_data_of_100k_rows_stays_small(tmp_path) -> None:
+    from pipeline.results.reader import Run
+    from pipeline.results.review.review import data_script, page_data
+
+    table = with_bursts(generated_run(100_000, seed=4, errors=20), [2] * 5000)
+    run = Run(prefix="/runs/x", shards=("s",), table=table)
+    data, uris = page_data(run, gallery.apply_verdict(table, THRESHOLDS), THRESHOLDS, cap=500)
+    assert len(data["bursts"]["groups"]) == 100 and data["bursts"]["total"] == 5000
+    assert len(uris) == len(data["tiles"]) <= 5 * 500 + 4 * gallery.PER_TYPE_CAP + 100 * 12
+    assert len(data_script(data).encode()) < 3_000_000
+    kept = next(s for s in data["sections"] if s["id"] == "kept")
+    shown = [data["tiles"][i]["p"] for i in kept["tiles"]]
+    assert len(shown) == 500 and shown == sorted(shown, reverse=True) and max(shown) < THRESHOLDS.blur
+
+
+def test_a_crop_comes_from_the_same_read_as_the_thumbnail(sharp_photos, tmp_path) -> None:
+    import cv2
+    from PIL import Image
+    from support.photos import encode
+
+    from pipeline.results.review.thumbnails import Box, write_previews
+
+    big = cv2.resize(sharp_photos["astronaut"], (2400, 1800), interpolation=cv2.INTER_LINEAR)
+    photo, thumbs = tmp_path / "big.png", tmp_path / "thumbs"
+    photo.write_bytes(encode(big, "PNG"))  # lossless: the crop must be the very pixels
+    box = Box(1000, 500, 800)
+    made = write_previews([str(photo)], thumbs, {str(photo): box})[str(photo)]
+    with Image.open(thumbs / made.crop) as crop:
+        assert crop.size == (800, 800)
+        pixels = np.asarray(crop.convert("RGB"), dtype=np.int16)
+    assert np.abs(pixels - big[500:1300, 1000:1800]).mean() < 2.0
+    with Image.open(thumbs / made.thumb) as thumb:
+        assert max(thumb.size) == 240
+    # A box the photo does not hold (it was replaced by a smaller one): no crop, still a thumbnail.
+    outside = write_previews([str(photo)], thumbs, {str(photo): Box(2000, 0, 800)})[str(photo)]
+    assert outside.crop is None and outside.thumb == made.thumb
+    assert sorted(p.name for p in thumbs.iterdir()) == [made.thumb]  # the stale crop removed

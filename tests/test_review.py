@@ -132,11 +132,10 @@ def test_tiles_show_thumbnails_facts_and_links_and_a_placeholder(site) -> None:
         text = tile.all_text()
         assert f"{by_uri[uri]['blur_probability']:.3f}" in text and by_uri[uri]["blur_type"] in text
         assert f"{by_uri[uri]['width']}\u00d7{by_uri[uri]['height']}" in text
-        images = tile.find_all("img")
         if uri == deleted:
-            assert not images and tile.find_all("span", class_="placeholder")
+            assert not tile.find_all("img") and tile.find_all("span", class_="placeholder")
         else:
-            (image,) = images
+            (image,) = link.find_all("img")
             assert (index.parent / image.attrs["src"]).stat().st_size > 0
 
 
@@ -153,7 +152,8 @@ def test_a_photo_name_that_is_markup_is_shown_as_text(site) -> None:
     ]
     (name,) = tile.find_all("a", class_="name")
     assert name.all_text() == HOSTILE_NAME
-    assert len(tile.find_all("img")) == 1  # its thumbnail, nothing else
+    # Its thumbnail and its 1:1 crop, nothing else.
+    assert [image.attrs["src"].startswith("thumbs/") for image in tile.find_all("img")] == [True, True]
 
 
 def test_a_filter_in_the_address_changes_what_is_shown(site) -> None:

@@ -6,6 +6,7 @@ Whole-run figures (counts, histograms, error reasons) come from every row. The g
 - flagged: photos judged blurry, most probably blurry first (plus the most probable of each blur type,
   so filtering the page by a type shows photos even when another type fills the first places);
 - borderline: blur_probability within `band` of the threshold, the closest to it first;
+- kept: every photo the model keeps, the closest to being flagged first (where its misses are);
 - bokeh: photos kept as bokeh, the closest to being flagged first (do the portraits survive?);
 - disagree: the Laplacian rule and the model disagree, the model's surest first.
 
@@ -166,7 +167,7 @@ def _ordered(table: pa.Table, mask: pa.Array, key: np.ndarray, cap: int) -> tupl
 
 
 def sections(table: pa.Table, thresholds: Thresholds, cap: int = DEFAULT_CAP) -> list[dict]:
-    """The four galleries: id, title, how many photos of the run belong there, and the row indexes
+    """The five galleries: id, title, how many photos of the run belong there, and the row indexes
     shown (at most `cap`, plus up to PER_TYPE_CAP of each blur type in "flagged"), in order."""
     ok = pc.equal(table.column("status"), STATUS_OK)
     probability = np.nan_to_num(table.column("blur_probability").to_numpy(zero_copy_only=False), nan=0.0)
@@ -184,6 +185,7 @@ def sections(table: pa.Table, thresholds: Thresholds, cap: int = DEFAULT_CAP) ->
     with np.errstate(invalid="ignore"):
         near = pa.array(distance <= thresholds.band + 1e-12)
     borderline, n_borderline = _ordered(table, pc.and_(ok, near), distance, cap)
+    kept_rows, n_kept = _ordered(table, kept, -probability, cap)
     bokeh, n_bokeh = _ordered(
         table, pc.and_(kept, pc.equal(table.column("blur_type"), "bokeh")), -probability, cap
     )
@@ -194,6 +196,8 @@ def sections(table: pa.Table, thresholds: Thresholds, cap: int = DEFAULT_CAP) ->
         "flagged": "most probably blurry first",
         "borderline": f"blur_probability {low:.2f}-{high:.2f}, around the threshold {thresholds.blur:g}; "
         "closest first",
+        "kept": f"blur_probability below {thresholds.blur:g}: kept; closest to being flagged first, so a "
+        "blurry photo the model missed is near the top",
         "bokeh": "sharp subject, soft background: kept; closest to being flagged first",
         "disagree": f"laplacian_var < {thresholds.laplacian:g} says blurry where the model keeps, or the "
         "other way round; the model's surest first",
@@ -201,12 +205,14 @@ def sections(table: pa.Table, thresholds: Thresholds, cap: int = DEFAULT_CAP) ->
     titles = {
         "flagged": "Flagged as blurry",
         "borderline": "Borderline",
+        "kept": "Kept",
         "bokeh": "Kept as bokeh",
         "disagree": "Laplacian rule and model disagree",
     }
     found = {
         "flagged": (flagged, n_flagged),
         "borderline": (borderline, n_borderline),
+        "kept": (kept_rows, n_kept),
         "bokeh": (bokeh, n_bokeh),
         "disagree": (disagree, n_disagree),
     }
@@ -235,17 +241,45 @@ TILE_COLUMNS = (
     "laplacian_var",
     "blurry",
     "laplacian_blurry",
+    "detail_x",
+    "detail_y",
+    "detail_size",
+    "burst_rank",
+    "burst_size",
+    "file_size",
+    "modified_at",
+    "crc32c",
 )
+
+
+def _identity(row: dict) -> dict:
+    """The photo as it was scored, carried into the overrides file (pipeline.results.overrides)."""
+    modified = row.get("modified_at")
+    return {
+        "fs": row.get("file_size"),
+        "fm": None if modified is None else modified.isoformat(),
+        "fc": row.get("crc32c"),
+    }
+
+
+def detail_box(row: dict) -> tuple[int, int, int] | None:
+    """The row's detail box (x, y, side), or None (an old run, an error row)."""
+    x, y, side = row.get("detail_x"), row.get("detail_y"), row.get("detail_size")
+    if x is None or y is None or side is None or side < 1:
+        return None
+    return x, y, side
 
 
 def tiles(table: pa.Table, rows: Sequence[int], thumbs: dict[str, str | None]) -> list[dict]:
     """The shown photos' facts for the page, short keys to keep it small: u uri, h link, t thumbnail
-    (None: placeholder), p probability, y type, w x h size, l laplacian_var, b blurry, lb Laplacian's."""
-    picked = table.select([c for c in TILE_COLUMNS if c in table.column_names]).take(
-        pa.array(rows, pa.int64())
-    )
+    (None: placeholder), c 1:1 crop (filled in with the thumbnails), d its box [x, y, side] (None: no
+    box), p probability, y type, w x h size, l laplacian_var, b blurry, lb Laplacian's, r rank in its
+    burst and n frames in it, fs fm fc the file's size, modification time and CRC32C."""
+    present = [c for c in TILE_COLUMNS if c in table.column_names]
+    picked = table.select(present).take(pa.array(rows, pa.int64()))
     result = []
     for row in picked.to_pylist():
+        box = detail_box(row)
         result.append(
             {
                 "u": row["uri"],
@@ -260,6 +294,11 @@ def tiles(table: pa.Table, rows: Sequence[int], thumbs: dict[str, str | None]) -
                 "l": None if row["laplacian_var"] is None else round(row["laplacian_var"], 1),
                 "b": row["blurry"],
                 "lb": row["laplacian_blurry"],
+                "d": None if box is None else list(box),
+                "c": None,
+                "r": row.get("burst_rank"),
+                "n": row.get("burst_size"),
+                **_identity(row),
             }
         )
     return result

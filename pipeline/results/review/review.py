@@ -4,7 +4,9 @@
 
 DIR gets index.html, review.css and review.js (the same for every run, from pipeline/results/review/assets),
 data.js (this run's figures and galleries, read by the page as a script so that no server is needed)
-and thumbs/ (one JPEG per photo shown). Filters live in the page and in its address:
+and thumbs/ (per photo shown, a thumbnail and a 1:1 crop of the region the model judged most closely).
+Tiles marked keep or reject in the page download as overrides.csv for `pipeline.cull --overrides`.
+Filters live in the page and in its address:
 index.html#type=motion&min=0.8&max=1&q=2024 shows motion-blurred photos at 0.8 or above whose path
 holds "2024". Rerunning into the same DIR reuses the thumbnails already made.
 """
@@ -25,7 +27,8 @@ import pyarrow.compute as pc
 
 from pipeline.results.reader import ResultsError, Run, read_run
 from pipeline.results.review import gallery
-from pipeline.results.review.thumbnails import THUMB_LONG_SIDE, write_thumbnails
+from pipeline.results.review.bursts import DEFAULT_BURST_CAP, burst_groups
+from pipeline.results.review.thumbnails import THUMB_LONG_SIDE, Box, write_previews
 from pipeline.storage.files import configure_file_systems
 from pipeline.verdict import DEFAULT_BLUR_THRESHOLD, DEFAULT_LAPLACIAN_THRESHOLD
 
@@ -51,11 +54,16 @@ def run_thresholds(run: Run, blur: float | None, laplacian: float | None, band: 
     )
 
 
-def page_data(run: Run, table: pa.Table, thresholds: gallery.Thresholds, cap: int) -> tuple[dict, list[str]]:
-    """Everything the page shows, without thumbnails yet (tile "t" fields are filled in later), and
-    the URIs of the photos shown. `table` is the run's rows with the verdict at `thresholds`."""
+def page_data(
+    run: Run, table: pa.Table, thresholds: gallery.Thresholds, cap: int, burst_cap: int = DEFAULT_BURST_CAP
+) -> tuple[dict, list[str]]:
+    """Everything the page shows, without thumbnails yet (tile "t" and "c" fields are filled in later),
+    and the URIs of the photos shown. `table` is the run's rows with the verdict at `thresholds`."""
     chosen = gallery.sections(table, thresholds, cap)
-    shown = sorted({int(i) for section in chosen for i in section["rows"]})
+    groups, n_bursts = burst_groups(table, burst_cap)
+    shown = sorted(
+        {int(i) for section in chosen for i in section["rows"]} | {i for g in groups for i in g["rows"]}
+    )
     position = {row: index for index, row in enumerate(shown)}
     tiles = gallery.tiles(table, shown, {})
     versions = sorted(set(pc.drop_null(table.column("model_version")).to_pylist()))
@@ -69,6 +77,7 @@ def page_data(run: Run, table: pa.Table, thresholds: gallery.Thresholds, cap: in
             "laplacian_threshold": thresholds.laplacian,
             "band": thresholds.band,
             "cap": cap,
+            "burst_cap": burst_cap,
         },
         "counts": gallery.counts(table),
         "histograms": gallery.histograms(table, thresholds),
@@ -78,6 +87,12 @@ def page_data(run: Run, table: pa.Table, thresholds: gallery.Thresholds, cap: in
             | {"tiles": [position[int(i)] for i in section["rows"]]}
             for section in chosen
         ],
+        "bursts": {
+            "total": n_bursts,
+            "groups": [
+                {"id": g["id"], "size": g["size"], "tiles": [position[i] for i in g["rows"]]} for g in groups
+            ],
+        },
         "tiles": tiles,
     }
     return data, [tile["u"] for tile in tiles]
@@ -106,6 +121,7 @@ def review(
     laplacian_threshold: float | None = None,
     band: float = gallery.DEFAULT_BAND,
     cap: int = gallery.DEFAULT_CAP,
+    burst_cap: int = DEFAULT_BURST_CAP,
     thumb_size: int = THUMB_LONG_SIDE,
     workers: int | None = None,
 ) -> Path:
@@ -113,11 +129,13 @@ def review(
     run = read_run(scores)
     thresholds = run_thresholds(run, blur_threshold, laplacian_threshold, band)
     table = gallery.apply_verdict(run.table, thresholds)
-    data, uris = page_data(run, table, thresholds, cap)
-    thumbs = write_thumbnails(uris, out / THUMBS, long_side=thumb_size, workers=workers)
+    data, uris = page_data(run, table, thresholds, cap, burst_cap)
+    boxes = {tile["u"]: Box(*tile["d"]) for tile in data["tiles"] if tile["d"]}
+    made = write_previews(uris, out / THUMBS, boxes, long_side=thumb_size, workers=workers)
     for tile in data["tiles"]:
-        name = thumbs.get(tile["u"])
-        tile["t"] = f"{THUMBS}/{name}" if name else None
+        thumb, crop = made.get(tile["u"], (None, None))
+        tile["t"] = f"{THUMBS}/{thumb}" if thumb else None
+        tile["c"] = f"{THUMBS}/{crop}" if crop else None
     data["run"]["generated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     return write_site(out, data)
 
@@ -139,6 +157,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--cap", type=int, default=gallery.DEFAULT_CAP, help="photos per gallery (default 500)"
     )
+    parser.add_argument(
+        "--burst_cap",
+        type=int,
+        default=DEFAULT_BURST_CAP,
+        help="bursts shown, most frames first (default 100)",
+    )
     parser.add_argument("--thumb_size", type=int, default=THUMB_LONG_SIDE, help="thumbnail long side, px")
     parser.add_argument("--workers", type=int, help="thumbnails made at once (default: 2 per core)")
     args = parser.parse_args(argv)
@@ -152,6 +176,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             laplacian_threshold=args.laplacian_threshold,
             band=args.band,
             cap=args.cap,
+            burst_cap=args.burst_cap,
             thumb_size=args.thumb_size,
             workers=args.workers,
         )

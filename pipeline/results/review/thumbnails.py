@@ -1,9 +1,13 @@
-"""Thumbnails for the review page, made from the original photos, local or gs://, several at once.
+"""Thumbnails and 1:1 crops for the review page, made from the original photos, local or gs://, several
+at once.
 
 The job's own decoder (pipeline.photo.decode) does the decoding, so a thumbnail shows the photo exactly as
-it was scored (EXIF orientation applied, every format the job reads), and a large JPEG is decoded in
-the DCT domain at the smallest scale that still leaves the thumbnail's size (1/8 of a 12 MP photo).
-A photo that cannot be read or decoded gets no thumbnail: the page shows a placeholder tile instead.
+it was scored (EXIF orientation applied, every format the job reads). A photo whose row has a detail box
+(the most detailed region the model judged, in full-size pixels after orientation) is decoded once at
+full size, and both its thumbnail and its 1:1 crop of the box come from that one decode of one read.
+A photo without a box (a run from before boxes) is decoded in the DCT domain at the smallest scale that
+still leaves the thumbnail's size (1/8 of a 12 MP photo). A photo that cannot be read or decoded gets
+neither: the page shows a placeholder tile instead.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ import hashlib
 import io
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -28,6 +33,28 @@ from pipeline.storage.read import read_bytes
 
 THUMB_LONG_SIDE = 240
 JPEG_QUALITY = 82
+CROP_QUALITY = 92
+"""Higher than the thumbnails': a 1:1 crop is there to judge fine detail, which JPEG artefacts imitate."""
+FULL_SIZE = 1 << 40
+"""A preview long side no photo reaches: decode_reduced then reduces by 1, giving full-size pixels."""
+
+
+class Box(NamedTuple):
+    """A row's detail box: top-left corner and side, full-size pixels after orientation."""
+
+    x: int
+    y: int
+    size: int
+
+
+class Previews(NamedTuple):
+    """File names (in the thumbnails folder) of a photo's thumbnail and 1:1 crop; None: not made."""
+
+    thumb: str | None
+    crop: str | None
+
+
+NO_PREVIEWS = Previews(None, None)
 
 
 def file_identity(uri: str) -> str | None:
@@ -51,6 +78,11 @@ def thumbnail_name(uri: str, identity: str) -> str:
     return hashlib.sha1(key).hexdigest()[:20] + ".jpg"
 
 
+def crop_name(uri: str, identity: str, box: Box) -> str:
+    """The crop's file name: like thumbnail_name, with the box (a rerun of the job may judge another)."""
+    return thumbnail_name(uri, f"{identity}\0{box.x},{box.y},{box.size}").removesuffix(".jpg") + "-1x.jpg"
+
+
 def shrink(rgb: np.ndarray, long_side: int = THUMB_LONG_SIDE) -> np.ndarray:
     """`rgb` with its long side at most `long_side` (area resize; never enlarged)."""
     height, width = rgb.shape[:2]
@@ -61,48 +93,95 @@ def shrink(rgb: np.ndarray, long_side: int = THUMB_LONG_SIDE) -> np.ndarray:
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
 
-def make_thumbnail(data: bytes, long_side: int = THUMB_LONG_SIDE) -> bytes:
-    """A JPEG thumbnail of photo bytes; raises pipeline.photo.decode.DecodeError for what is not a photo."""
-    small = shrink(decode_reduced(data, preview_long_side=long_side).rgb, long_side)
+def _jpeg(rgb: np.ndarray, quality: int, full_colour: bool = False) -> bytes:
     buffer = io.BytesIO()
-    Image.fromarray(small).save(buffer, "JPEG", quality=JPEG_QUALITY, optimize=True)
+    options = {"subsampling": 0} if full_colour else {}  # 4:4:4: colour at every pixel, as in the photo
+    Image.fromarray(rgb).save(buffer, "JPEG", quality=quality, optimize=True, **options)
     return buffer.getvalue()
 
 
-def _one(uri: str, folder: Path, long_side: int) -> str | None:
-    identity = file_identity(uri)
-    if identity is None:
+def make_thumbnail(data: bytes, long_side: int = THUMB_LONG_SIDE) -> bytes:
+    """A JPEG thumbnail of photo bytes; raises pipeline.photo.decode.DecodeError for what is not a photo."""
+    return _jpeg(shrink(decode_reduced(data, preview_long_side=long_side).rgb, long_side), JPEG_QUALITY)
+
+
+def detail_crop(rgb: np.ndarray, box: Box) -> np.ndarray | None:
+    """The box's pixels of a full-size photo, or None when the box does not lie inside it (the photo is
+    not the one the row describes)."""
+    height, width = rgb.shape[:2]
+    if box.size < 1 or box.x < 0 or box.y < 0 or box.x + box.size > width or box.y + box.size > height:
         return None
-    target = folder / thumbnail_name(uri, identity)
-    if target.exists():  # made by an earlier review of the same photo, unchanged since
-        return target.name
-    try:
-        data = make_thumbnail(read_bytes(MatchedFile(uri)), long_side)
-    except Exception:  # unreadable, gone, or not a photo: a placeholder tile, never a failed review
-        return None
+    return np.ascontiguousarray(rgb[box.y : box.y + box.size, box.x : box.x + box.size])
+
+
+def make_previews(
+    data: bytes, box: Box | None, long_side: int = THUMB_LONG_SIDE
+) -> tuple[bytes, bytes | None]:
+    """A JPEG thumbnail and, with a box, a JPEG of the box's full-size pixels (None: the box does not fit
+    the photo), from one decode; raises pipeline.photo.decode.DecodeError for what is not a photo."""
+    if box is None:
+        return make_thumbnail(data, long_side), None
+    full = decode_reduced(data, preview_long_side=FULL_SIZE).rgb
+    crop = detail_crop(full, box)
+    thumb = _jpeg(shrink(full, long_side), JPEG_QUALITY)
+    return thumb, None if crop is None else _jpeg(crop, CROP_QUALITY, full_colour=True)
+
+
+def _write(target: Path, data: bytes) -> None:
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     temporary.write_bytes(data)
     temporary.replace(target)
-    return target.name
 
 
-_THUMB_NAME = re.compile(r"[0-9a-f]{20}\.jpg")
+def _one(uri: str, folder: Path, long_side: int, box: Box | None) -> Previews:
+    identity = file_identity(uri)
+    if identity is None:
+        return NO_PREVIEWS
+    thumb = folder / thumbnail_name(uri, identity)
+    crop = None if box is None else folder / crop_name(uri, identity, box)
+    if thumb.exists() and (crop is None or crop.exists()):  # made by an earlier review, photo unchanged
+        return Previews(thumb.name, None if crop is None else crop.name)
+    try:
+        thumb_data, crop_data = make_previews(read_bytes(MatchedFile(uri)), box, long_side)
+    except Exception:  # unreadable, gone, or not a photo: a placeholder tile, never a failed review
+        return NO_PREVIEWS
+    _write(thumb, thumb_data)
+    if crop is None or crop_data is None:
+        return Previews(thumb.name, None)
+    _write(crop, crop_data)
+    return Previews(thumb.name, crop.name)
+
+
+_PREVIEW_NAME = re.compile(r"[0-9a-f]{20}(-1x)?\.jpg")
+
+
+def write_previews(
+    uris: Sequence[str],
+    folder: Path,
+    boxes: Mapping[str, Box],
+    *,
+    long_side: int = THUMB_LONG_SIDE,
+    workers: int | None = None,
+) -> dict[str, Previews]:
+    """Make a thumbnail of each photo in `folder`, and a 1:1 crop of each photo with a box in `boxes`,
+    reading each photo once (threads: Pillow and OpenCV release the GIL while they decode and resize,
+    and reads from gs:// wait on the network). Returns each URI's file names. Files of photos no longer
+    shown, or of a photo's earlier content, are removed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    workers = workers or max(2, 2 * (os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        made = pool.map(lambda uri: (uri, _one(uri, folder, long_side, boxes.get(uri))), uris)
+        names = dict(progress(made, len(uris), "thumbnails"))
+    kept = {name for previews in names.values() for name in previews if name}
+    for stale in folder.iterdir():
+        if _PREVIEW_NAME.fullmatch(stale.name) and stale.name not in kept:
+            stale.unlink(missing_ok=True)
+    return names
 
 
 def write_thumbnails(
     uris: Sequence[str], folder: Path, *, long_side: int = THUMB_LONG_SIDE, workers: int | None = None
 ) -> dict[str, str | None]:
-    """Make a thumbnail of each photo in `folder` (threads: Pillow and OpenCV release the GIL while
-    they decode and resize, and reads from gs:// wait on the network). Returns each URI's thumbnail
-    file name, or None where there is none. Thumbnails of photos no longer shown, or of a photo's
-    earlier content, are removed."""
-    folder.mkdir(parents=True, exist_ok=True)
-    workers = workers or max(2, 2 * (os.cpu_count() or 1))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        made = pool.map(lambda uri: (uri, _one(uri, folder, long_side)), uris)
-        names = dict(progress(made, len(uris), "thumbnails"))
-    kept = set(names.values())
-    for stale in folder.iterdir():
-        if _THUMB_NAME.fullmatch(stale.name) and stale.name not in kept:
-            stale.unlink(missing_ok=True)
-    return names
+    """write_previews without crops: each URI's thumbnail file name, or None where there is none."""
+    made = write_previews(uris, folder, {}, long_side=long_side, workers=workers)
+    return {uri: previews.thumb for uri, previews in made.items()}

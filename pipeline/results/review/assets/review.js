@@ -146,35 +146,127 @@
     return { type: inputs.type.value, q: inputs.q.value.trim(), min: isNaN(min) ? null : min, max: isNaN(max) ? null : max };
   }
 
+  // --- keep / reject marks, downloaded as overrides.csv (pipeline/results/overrides.py) ---------------
+  var tileOf = {};
+  R.tiles.forEach(function (t) { tileOf[t.u] = t; });
+  var STORE = "blur-review-overrides:" + R.run.scores;
+  var marks = {};
+  try { marks = JSON.parse(localStorage.getItem(STORE) || "{}") || {}; } catch (e) { marks = {}; }
+  for (var markedUri in marks) if (!tileOf[markedUri]) delete marks[markedUri];
+  var markCount = document.getElementById("o-count");
+
+  function showMarks() {
+    var n = Object.keys(marks).length;
+    markCount.textContent = n ? n + " marked" : "none marked";
+    markCount.setAttribute("data-marked", n);
+    document.querySelectorAll("figure.tile").forEach(function (fig) {
+      var decision = marks[fig.getAttribute("data-uri")] || "";
+      fig.setAttribute("data-decision", decision);
+      fig.querySelectorAll("button[data-mark]").forEach(function (b) {
+        b.setAttribute("aria-pressed", b.getAttribute("data-mark") === decision ? "true" : "false");
+      });
+    });
+  }
+  function setMark(uri, decision) {
+    if (marks[uri] === decision) delete marks[uri]; else marks[uri] = decision;  // a second click clears
+    try { localStorage.setItem(STORE, JSON.stringify(marks)); } catch (e) { /* private mode: this page only */ }
+    showMarks();
+  }
+  function csvField(v) { return v === null || v === undefined ? "" : "\"" + String(v).replace(/"/g, "\"\"") + "\""; }
+  function overridesCsv() {
+    var lines = ["uri,decision,file_size,modified_at,crc32c"];
+    Object.keys(marks).sort().forEach(function (uri) {
+      var t = tileOf[uri];
+      lines.push([uri, marks[uri], t.fs, t.fm, t.fc].map(csvField).join(","));
+    });
+    return lines.join("\r\n") + "\r\n";
+  }
+  document.getElementById("o-download").addEventListener("click", function () {
+    var link = el("a", { href: URL.createObjectURL(new Blob([overridesCsv()], { type: "text/csv" })),
+                         download: "overrides.csv" });
+    document.body.appendChild(link); link.click(); link.remove();
+  });
+  document.getElementById("o-clear").addEventListener("click", function () {
+    marks = {}; try { localStorage.removeItem(STORE); } catch (e) { /* nothing kept */ }
+    showMarks();
+  });
+
   // --- galleries -------------------------------------------------------------------------------------
   function tileNode(tile, sectionId) {
     var fig = el("figure", { "class": "tile", "data-uri": tile.u, "data-p": tile.p, "data-type": tile.y });
+    var views = el("div", { "class": "views" });
     var frame = el("a", { "class": "frame", href: tile.h, target: "_blank", rel: "noopener", title: tile.u });
     if (tile.t) frame.appendChild(el("img", { src: tile.t, loading: "lazy", alt: baseName(tile.u) }));
     else frame.appendChild(el("span", { "class": "placeholder" }, "no preview (the original could not be read)"));
-    fig.appendChild(frame);
+    views.appendChild(frame);
+    if (tile.c && tile.d) {
+      // Shown at its own pixels (object-fit: none): the middle of the region, as the sensor recorded it.
+      var crop = el("a", { "class": "crop", href: tile.c, target: "_blank", rel: "noopener",
+        title: "1:1 crop of the most detailed region the model judged: " + tile.d[2] + "\u00d7" + tile.d[2] +
+               " px at " + tile.d[0] + ", " + tile.d[1] + " (click: all of it)" });
+      crop.appendChild(el("img", { src: tile.c, loading: "lazy", alt: "1:1 detail of " + baseName(tile.u),
+                                   "data-box": tile.d.join(",") }));
+      views.appendChild(crop);
+    }
+    fig.appendChild(views);
     var cap = el("figcaption"), facts = el("div", { "class": "facts" });
+    if (sectionId === "bursts") {
+      facts.appendChild(el("span", { "class": "rank" + (tile.r === 1 ? " best" : ""), "data-rank": tile.r },
+                           tile.r === 1 ? "#1 best" : "#" + tile.r));
+    }
     facts.appendChild(el("span", { "class": "p", title: "blur_probability" }, tile.p.toFixed(3)));
     facts.appendChild(el("span", { "class": "type" + (tile.b ? " b" : "") }, tile.y));
     if (tile.w) facts.appendChild(el("span", { "class": "size" }, tile.w + "\u00d7" + tile.hh));
     cap.appendChild(facts);
     cap.appendChild(el("a", { "class": "name", href: tile.h, target: "_blank", rel: "noopener", title: tile.u }, baseName(tile.u)));
+    var folder = tile.u.slice(0, tile.u.length - baseName(tile.u).length);
+    if (folder) cap.appendChild(el("span", { "class": "folder", title: tile.u }, folder));
     if (sectionId === "disagree") {
       cap.appendChild(el("div", { "class": "rules" }, "model: " + (tile.b ? "blurry" : "keep") + " \u00b7 Laplacian " +
         (tile.l === null ? "?" : tile.l) + ": " + (tile.lb ? "blurry" : "sharp")));
     }
+    var buttons = el("div", { "class": "marks" });
+    [["keep", "keep"], ["reject", "reject"]].forEach(function (pair) {
+      var b = el("button", { type: "button", "data-mark": pair[0], "aria-pressed": "false",
+                             title: pair[0] === "keep" ? "cull never touches this photo" : "cull acts on this photo" }, pair[1]);
+      b.addEventListener("click", function () { setMark(tile.u, pair[0]); });
+      buttons.appendChild(b);
+    });
+    cap.appendChild(buttons);
     fig.appendChild(cap);
     return fig;
   }
 
   var galleries = document.getElementById("galleries"), toc = document.getElementById("toc");
-  R.sections.forEach(function (s) {
+  R.sections.concat([{ id: "bursts", title: "Bursts", total: R.bursts.total }]).forEach(function (s) {
     var a = el("a", { href: "#" }, s.title + " (" + fmt(s.total) + ")");
     a.addEventListener("click", function (event) {
       event.preventDefault(); document.getElementById(s.id).scrollIntoView();
     });
     toc.appendChild(a);
   });
+
+  function drawBursts(f) {
+    var B = R.bursts, section = el("section", { id: "bursts", "class": "gallery", "data-total": B.total });
+    var shown = B.groups.filter(function (g) { return g.tiles.some(function (i) { return matches(R.tiles[i], f); }); });
+    var heading = el("h2", {}, "Bursts");
+    heading.appendChild(el("span", { "class": "count", "data-shown": shown.length },
+      B.total > B.groups.length ? "the " + fmt(B.groups.length) + " largest of " + fmt(B.total) + " bursts"
+                                : fmt(B.total) + " burst(s)"));
+    section.appendChild(heading);
+    section.appendChild(el("p", { "class": "note" }, "near-identical frames of one camera, the sharpest first (#1 is the " +
+      "one to keep); most frames first. A burst is shown when any of its frames matches the filter."));
+    shown.forEach(function (g) {
+      var box = el("div", { "class": "burst", "data-burst": g.id, "data-size": g.size });
+      box.appendChild(el("h3", {}, g.size + " frames" + (g.size > g.tiles.length ? " (the best " + g.tiles.length + " shown)" : "")));
+      var strip = el("div", { "class": "strip" });
+      g.tiles.forEach(function (i) { strip.appendChild(tileNode(R.tiles[i], "bursts")); });
+      box.appendChild(strip);
+      section.appendChild(box);
+    });
+    if (!shown.length) section.appendChild(el("p", { "class": "empty" }, B.total ? "no burst here matches the filter" : "none in this run"));
+    galleries.appendChild(section);
+  }
 
   function drawGalleries(f) {
     galleries.textContent = "";
@@ -183,7 +275,7 @@
       var shown = s.tiles.filter(function (i) { return matches(R.tiles[i], f); });
       var heading = el("h2", {}, s.title);
       var count = shown.length === s.tiles.length
-        ? (s.total > s.tiles.length ? "the " + fmt(s.tiles.length) + " worst of " + fmt(s.total) : fmt(s.total) + " photo(s)")
+        ? (s.total > s.tiles.length ? "the first " + fmt(s.tiles.length) + " of " + fmt(s.total) : fmt(s.total) + " photo(s)")
         : fmt(shown.length) + " match the filter, of " + fmt(s.tiles.length) + " shown here (" + fmt(s.total) + " in the run)";
       heading.appendChild(el("span", { "class": "count", "data-shown": shown.length }, count));
       section.appendChild(heading);
@@ -194,6 +286,8 @@
       section.appendChild(grid);
       galleries.appendChild(section);
     });
+    drawBursts(f);
+    showMarks();
   }
 
   function apply(f) { showFilter(f); drawGalleries(f); }
