@@ -255,7 +255,8 @@
                                 : fmt(B.total) + " burst(s)"));
     section.appendChild(heading);
     section.appendChild(el("p", { "class": "note" }, "near-identical frames of one camera, the sharpest first (#1 is the " +
-      "one to keep); most frames first. A burst is shown when any of its frames matches the filter."));
+      "one to keep; probabilities within 0.01 are a tie, won by the more detailed frame); most frames first. " +
+      "A burst is shown when any of its frames matches the filter."));
     shown.forEach(function (g) {
       var box = el("div", { "class": "burst", "data-burst": g.id, "data-size": g.size });
       box.appendChild(el("h3", {}, g.size + " frames" + (g.size > g.tiles.length ? " (the best " + g.tiles.length + " shown)" : "")));
