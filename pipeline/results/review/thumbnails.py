@@ -26,7 +26,8 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 from PIL import Image
 
-from pipeline.photo.decode import decode_reduced
+from pipeline.photo.decode import decode_reduced, preview_factor
+from pipeline.photo.pixels import box_reduce
 from pipeline.results.progress_bar import progress
 from pipeline.storage.files import MatchedFile, os_path
 from pipeline.storage.read import read_bytes
@@ -121,9 +122,13 @@ def make_previews(
     the photo), from one decode; raises pipeline.photo.decode.DecodeError for what is not a photo."""
     if box is None:
         return make_thumbnail(data, long_side), None
-    full = decode_reduced(data, preview_long_side=FULL_SIZE).rgb
+    # No damage check: the job judged this photo already, and a preview never refuses one it scored.
+    full = decode_reduced(data, preview_long_side=FULL_SIZE, check_dc_drift=False).rgb
     crop = detail_crop(full, box)
-    thumb = _jpeg(shrink(full, long_side), JPEG_QUALITY)
+    # A box average by the power of two a thumbnail allows first (as the DCT-domain decode would
+    # reduce): an area resize of a whole 12 MP photo costs twice as much as the decode.
+    height, width = full.shape[:2]
+    thumb = _jpeg(shrink(box_reduce(full, preview_factor(width, height, long_side)), long_side), JPEG_QUALITY)
     return thumb, None if crop is None else _jpeg(crop, CROP_QUALITY, full_colour=True)
 
 
