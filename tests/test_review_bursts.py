@@ -211,6 +211,21 @@ def test_marking_tiles_downloads_overrides_that_the_format_module_reads(site, tm
         deadline = time.monotonic() + 30
         while not target.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
+        # The marks outlive a reload; a later review in which one photo was replaced drops its mark.
+        page.evaluate("window.beforeReload = true")
+        page.call("Page.reload")
+        page.wait_for("!window.beforeReload && document.readyState === 'complete'")
+        assert page.evaluate("document.getElementById('o-count').getAttribute('data-marked')") == "2"
+        later = tmp_path / "later"
+        shutil.copytree(index.parent, later)
+        data = json.loads((later / "data.js").read_text().removeprefix("window.REVIEW = ").rstrip()[:-1])
+        for tile in data["tiles"]:
+            if tile["u"] == wrong_keep:
+                tile["fs"] += 1
+        (later / "data.js").write_text(review.data_script(data))
+        page.call("Page.navigate", url=(later / "index.html").as_uri())
+        page.wait_for("location.href.indexOf('/later/') >= 0 && document.readyState === 'complete'")
+        assert page.evaluate("document.getElementById('o-count').getAttribute('data-marked')") == "1"
     overrides = read_overrides(target)
     assert {uri: o.decision for uri, o in overrides.items()} == {wrong_keep: "reject", wrong_reject: "keep"}
     for uri, override in overrides.items():

@@ -150,9 +150,15 @@
   var tileOf = {};
   R.tiles.forEach(function (t) { tileOf[t.u] = t; });
   var STORE = "blur-review-overrides:" + R.run.scores;
+  // A mark holds the photo's facts as it was when marked: a mark kept from an earlier review of a photo
+  // since replaced (another size, time or CRC32C in this run) is dropped, never carried to the new photo.
+  function facts(t) { return [t.fs, t.fm, t.fc].join("|"); }
   var marks = {};
   try { marks = JSON.parse(localStorage.getItem(STORE) || "{}") || {}; } catch (e) { marks = {}; }
-  for (var markedUri in marks) if (!tileOf[markedUri]) delete marks[markedUri];
+  for (var markedUri in marks) {
+    var known = tileOf[markedUri], mark = marks[markedUri];
+    if (!known || !mark || mark.f !== facts(known) || (mark.d !== "keep" && mark.d !== "reject")) delete marks[markedUri];
+  }
   var markCount = document.getElementById("o-count");
 
   function showMarks() {
@@ -160,7 +166,7 @@
     markCount.textContent = n ? n + " marked" : "none marked";
     markCount.setAttribute("data-marked", n);
     document.querySelectorAll("figure.tile").forEach(function (fig) {
-      var decision = marks[fig.getAttribute("data-uri")] || "";
+      var mark = marks[fig.getAttribute("data-uri")], decision = mark ? mark.d : "";
       fig.setAttribute("data-decision", decision);
       fig.querySelectorAll("button[data-mark]").forEach(function (b) {
         b.setAttribute("aria-pressed", b.getAttribute("data-mark") === decision ? "true" : "false");
@@ -168,7 +174,8 @@
     });
   }
   function setMark(uri, decision) {
-    if (marks[uri] === decision) delete marks[uri]; else marks[uri] = decision;  // a second click clears
+    if (marks[uri] && marks[uri].d === decision) delete marks[uri];  // a second click clears
+    else marks[uri] = { d: decision, f: facts(tileOf[uri]) };
     try { localStorage.setItem(STORE, JSON.stringify(marks)); } catch (e) { /* private mode: this page only */ }
     showMarks();
   }
@@ -177,7 +184,7 @@
     var lines = ["uri,decision,file_size,modified_at,crc32c"];
     Object.keys(marks).sort().forEach(function (uri) {
       var t = tileOf[uri];
-      lines.push([uri, marks[uri], t.fs, t.fm, t.fc].map(csvField).join(","));
+      lines.push([uri, marks[uri].d, t.fs, t.fm, t.fc].map(csvField).join(","));
     });
     return lines.join("\r\n") + "\r\n";
   }
