@@ -8,6 +8,7 @@ of hundreds of frames still makes a page of bounded size.
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -24,7 +25,7 @@ def burst_groups(table: pa.Table, cap: int = DEFAULT_BURST_CAP) -> tuple[list[di
     if "burst_id" not in table.column_names:
         return [], 0
     in_burst = pc.and_(pc.equal(table.column("status"), STATUS_OK), pc.is_valid(table.column("burst_id")))
-    indexes = pa.array(range(table.num_rows), pa.int64()).filter(in_burst)
+    indexes = pa.array(np.arange(table.num_rows, dtype=np.int64)).filter(in_burst)
     frames = pa.table(
         {
             "row": indexes,
