@@ -245,7 +245,7 @@ def test_cull_copies_the_flagged_objects_within_the_bucket(scored, s3_server, s3
     assert _object_names(s3, "culled/") == [f"culled/{name}" for name in flagged]
     for name in flagged:  # copied, not moved, and byte for byte
         assert _read_object(s3, f"culled/{name}") == _read_object(s3, name)
-    assert csv.read_text().count("\n") == len(flagged) + 1  # header + one line per photo
+    assert csv.read_text().count("\n") == len(flagged) + 2  # header, the run's folders, a line per photo
 
 
 def test_an_incremental_run_carries_unchanged_objects(scored, s3_server, s3) -> None:
