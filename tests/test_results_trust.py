@@ -113,9 +113,6 @@ def test_review_says_one_line_and_exits_2(tmp_path: Path, capsys, damage: str, s
     assert message.startswith("error: ") and said in message
 
 
-# pipeline/results/cull/ is being rewritten for issue 19; its main() needs the same three lines as
-# review's (catch ResultsError around read_run, print it, return 2). Until then this fails.
-@pytest.mark.xfail(reason="cull.main does not catch ResultsError yet (issue 19 owns cull/)", strict=False)
 @pytest.mark.parametrize(("damage", "said"), BROKEN)
 def test_cull_says_one_line_and_exits_2(tmp_path: Path, capsys, damage: str, said: str) -> None:
     prefix = _broken_result(tmp_path, damage)

@@ -1,4 +1,6 @@
 """Act on a run's verdicts: copy or move the blurry photos aside, or mark them with XMP sidecars.
+With --bursts, the frames of each burst that are not its best (with --blurry too: either); with
+--overrides, a review page's keep and reject decisions win over both (docs/cull.md).
 
     python -m pipeline.cull --scores PREFIX --to DEST                 # dry run: prints what it would do
     python -m pipeline.cull --scores PREFIX --to DEST --apply         # copies, keeping the folders
@@ -35,13 +37,14 @@ from pathlib import Path
 from pipeline.results.cull import fileops, undo
 from pipeline.results.cull.cull_log import Journal, NotACullLog, Row, read_cull_log
 from pipeline.results.cull.fileops import Facts
-from pipeline.results.cull.plan import Action, Step, common_root, parse_types, plan, select_flagged
+from pipeline.results.cull.plan import FACT_COLUMNS, Action, Step, common_root, parse_types, plan
 from pipeline.results.cull.safety import (
     CHANGED,
     changed_since_scored,
     containment_problem,
     launch_problem,
 )
+from pipeline.results.cull.selection import SELECTION_COLUMNS, select
 from pipeline.results.cull.xmp import (
     COLOUR_LABELS,
     DEFAULT_LABEL,
@@ -49,8 +52,9 @@ from pipeline.results.cull.xmp import (
     NotASidecar,
     mark_rejected,
 )
+from pipeline.results.overrides import OverridesError, read_overrides
 from pipeline.results.progress_bar import progress
-from pipeline.results.reader import read_run
+from pipeline.results.reader import ResultsError, read_run
 from pipeline.storage.files import configure_file_systems
 
 PAUSE_ENV = "PIPELINE_CULL_PAUSE_AFTER_COPY"
@@ -171,7 +175,12 @@ def _sidecar(step: Step, context: Context) -> Outcome:
     existing = fileops.read_all(destination, MAX_SIDECAR_BYTES) if fileops.exists(destination) else None
     try:
         data = mark_rejected(
-            existing, step.blur_type, step.blur_probability, context.model_version, context.label
+            existing,
+            step.blur_type,
+            step.blur_probability,
+            context.model_version,
+            context.label,
+            step.reasons,
         )
     except NotASidecar as error:
         return Outcome(f"conflict: the file at the sidecar's name is not XMP ({error}); left alone")
@@ -259,8 +268,28 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--apply", action="store_true", help="do it (without: a dry run that changes nothing)"
     )
     parser.add_argument("--move", action="store_true", help="move instead of copy (with --to)")
-    parser.add_argument("--types", help="only these blur types, comma-separated (e.g. motion,defocus)")
-    parser.add_argument("--min_probability", type=float, default=0.0, help="only photos at or above this")
+    parser.add_argument(
+        "--bursts",
+        action="store_true",
+        help="act on the frames of each burst that are not its best (photos alone never); "
+        "without --blurry, instead of the blurry photos",
+    )
+    parser.add_argument(
+        "--blurry",
+        action="store_true",
+        help="act on the photos the job judged blurry (the default without --bursts; with it: either)",
+    )
+    parser.add_argument(
+        "--overrides",
+        metavar="FILE",
+        help="a review page's overrides.csv: keep = never acted on, reject = acted on as if flagged",
+    )
+    parser.add_argument(
+        "--types", help="only blurry photos of these types, comma-separated (e.g. motion,defocus)"
+    )
+    parser.add_argument(
+        "--min_probability", type=float, default=None, help="only blurry photos at or above this"
+    )
     parser.add_argument(
         "--root",
         help="the photos' folder: its structure is kept under DEST, and no photo outside it is touched "
@@ -286,6 +315,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("give --scores PREFIX and either --to DEST or --xmp (or --undo MANIFEST)")
     if args.move and args.to is None:
         parser.error("--move needs --to DEST")
+    if args.bursts and not args.blurry and (args.types or args.min_probability is not None):
+        parser.error("--types and --min_probability narrow the blurry photos: add --blurry to --bursts")
+    args.blurry = args.blurry or not args.bursts
+    args.min_probability = args.min_probability or 0.0
     try:
         args.types = parse_types(args.types)
     except ValueError as error:
@@ -340,9 +373,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             return result
         outcomes = result
     else:
-        columns = ["uri", "status", "blurry", "blur_type", "blur_probability", "model_version"]
-        run = read_run(args.scores, columns=[*columns, "file_size", "modified_at", "crc32c"])
-        flagged = select_flagged(run.table, types=args.types, min_probability=args.min_probability)
+        try:  # before the run is read: a malformed file changes nothing and costs nothing
+            overrides = read_overrides(args.overrides) if args.overrides else None
+            run = read_run(args.scores, columns=["uri", *SELECTION_COLUMNS, "model_version", *FACT_COLUMNS])
+        except (OverridesError, ResultsError) as error:  # a wrong or damaged file: one line, as argparse
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        selection = select(
+            run.table, blurry=args.blurry, bursts=args.bursts, types=args.types,
+            min_probability=args.min_probability, overrides=overrides,
+        )  # fmt: skip
+        for line in selection.not_applied:
+            print(line, file=sys.stderr)
+        flagged = selection.table
         action = Action.XMP if args.xmp else (Action.MOVE if args.move else Action.COPY)
         root = args.root if args.root is not None else common_root(run.table.column("uri").to_pylist())
         steps = plan(flagged, action, root=root, dest=args.to or "", xmp_naming=args.xmp_naming)
@@ -353,7 +396,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 2
         versions = set(run.table.column("model_version").drop_null().to_pylist())
         print(
-            f"{len(steps)} flagged photo(s) of {run.table.num_rows} rows; folders kept below {root or '/'}",
+            f"{len(steps)} photo(s) to act on of {run.table.num_rows} rows ({selection.summary()}); "
+            f"folders kept below {root or '/'}",
             file=sys.stderr,
         )
         try:

@@ -13,10 +13,9 @@ from datetime import datetime
 from enum import StrEnum
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from model.labels import BLURRY_TYPES
-from pipeline.schema import STATUS_OK
+from pipeline.results.cull.selection import BLURRY, REASONS_COLUMN, blurry_mask, by_worst_first
 
 
 class Action(StrEnum):
@@ -28,7 +27,8 @@ class Action(StrEnum):
 @dataclass(frozen=True)
 class Step:
     """One photo's planned action: `destination` is the copy's path or the sidecar's. `size`,
-    `modified_at` and `crc32c` are the file as the job scored it (None in runs that did not record them)."""
+    `modified_at` and `crc32c` are the file as the job scored it (None in runs that did not record them);
+    `reasons` say why it was chosen, which a sidecar's keywords tell the photo manager."""
 
     source: str
     destination: str
@@ -38,6 +38,7 @@ class Step:
     size: int | None = None
     modified_at: datetime | None = None
     crc32c: str | None = None
+    reasons: tuple[str, ...] = (BLURRY,)  # why it was chosen (selection.BLURRY, BURST, REJECTED)
 
 
 FACT_COLUMNS = ("file_size", "modified_at", "crc32c")
@@ -48,13 +49,7 @@ def select_flagged(
 ) -> pa.Table:
     """The rows the job judged blurry, of the given blur types, at or above `min_probability`,
     most probably blurry first (then by URI, so a plan is the same on every run)."""
-    wanted = pc.and_(pc.equal(table.column("status"), STATUS_OK), pc.fill_null(table.column("blurry"), False))
-    wanted = pc.and_(
-        wanted, pc.greater_equal(pc.fill_null(table.column("blur_probability"), -1.0), min_probability)
-    )
-    if types is not None:
-        wanted = pc.and_(wanted, pc.is_in(table.column("blur_type"), value_set=pa.array(sorted(set(types)))))
-    return table.filter(wanted).sort_by([("blur_probability", "descending"), ("uri", "ascending")])
+    return by_worst_first(table.filter(blurry_mask(table, types=types, min_probability=min_probability)))
 
 
 def parse_types(text: str | None) -> tuple[str, ...] | None:
@@ -120,12 +115,15 @@ def sidecar_for(uri: str, naming: str = "ext") -> str:
 def plan(
     flagged: pa.Table, action: Action, *, root: str = "", dest: str = "", xmp_naming: str = "ext"
 ) -> list[Step]:
-    """One step per flagged row: a copy or move to DEST/<path below root>, or a sidecar next to it."""
+    """One step per chosen row: a copy or move to DEST/<path below root>, or a sidecar next to it. Rows
+    without a `reasons` column (select_flagged's) were chosen as blurry."""
     steps = []
-    names = ["uri", "blur_type", "blur_probability", *(c for c in FACT_COLUMNS if c in flagged.column_names)]
+    extra = (*FACT_COLUMNS, REASONS_COLUMN)
+    names = ["uri", "blur_type", "blur_probability", *(c for c in extra if c in flagged.column_names)]
     for row in flagged.select(names).to_pylist():
         uri = row["uri"]
         target = sidecar_for(uri, xmp_naming) if action is Action.XMP else destination_for(uri, root, dest)
         facts = (row.get("file_size"), row.get("modified_at"), row.get("crc32c"))
-        steps.append(Step(uri, target, action, row["blur_type"], row["blur_probability"], *facts))
+        reasons = tuple(row[REASONS_COLUMN].split(",")) if row.get(REASONS_COLUMN) else (BLURRY,)
+        steps.append(Step(uri, target, action, row["blur_type"], row["blur_probability"], *facts, reasons))
     return steps

@@ -5,7 +5,9 @@ field each one reads):
 - `digiKam:PickLabel 1`: rejected in digiKam, whose rating reader ignores -1;
 - a colour label by name, `xmp:Label` (darktable, Lightroom, digiKam) and by number,
   `digiKam:ColorLabel`, `darktable:colorlabels`;
-- keywords "Blurry" and "Blurry/<type>": `dc:subject`, `lr:hierarchicalSubject`, `digiKam:TagsList`.
+- keywords saying why: "Blurry" and "Blurry/<type>" (the job's verdict), "Burst" and "Burst/not best" (a
+  frame of a burst that is not its best), "Review" and "Review/rejected" (a person's reject in the review
+  page): `dc:subject`, `lr:hierarchicalSubject`, `digiKam:TagsList`.
 
 An existing sidecar (every photo darktable imported has one) is merged into: its other fields stay as
 they are, ours are set. The DOM keeps the document's own prefixes and layout, so a darktable history
@@ -26,6 +28,8 @@ XML = "http://www.w3.org/XML/1998/namespace"
 PREFIXES = {XMP: "xmp", DC: "dc", LR: "lr", DIGIKAM: "digiKam", DARKTABLE: "darktable", RDF: "rdf"}
 
 KEYWORD = "Blurry"
+REASON_KEYWORDS = {"burst": ("Burst", "not best"), "rejected": ("Review", "rejected")}
+"""The keyword and its child for each reason other than "blurry" (whose child is the blur type)."""
 COLOUR_LABELS = {"Red": (1, 0), "Yellow": (3, 1), "Green": (4, 2), "Blue": (5, 3), "Purple": (6, 4)}
 """The colour names darktable and Lightroom Classic both show (digiKam reads them too, Purple as its
 Magenta): name -> (digiKam:ColorLabel, darktable:colorlabels index)."""
@@ -104,13 +108,26 @@ def mark_rejected(
     blur_probability: float,
     model_version: str | None = None,
     label: str | None = DEFAULT_LABEL,
+    reasons: tuple[str, ...] = ("blurry",),
 ) -> bytes:
-    """The sidecar marking a photo rejected and blurry: `existing` (a sidecar's bytes) with our fields
-    set and its others kept, or a new one when None. Raises NotASidecar for bytes that are not XMP.
-    Marking a sidecar cull has marked gives the same bytes, so a rerun sees it is done."""
-    once = _mark(existing, blur_type, blur_probability, model_version, label)
+    """The sidecar marking a photo rejected, with a keyword for each of `reasons` ("blurry", "burst",
+    "rejected"): `existing` (a sidecar's bytes) with our fields set and its others kept, or a new one
+    when None. Raises NotASidecar for bytes that are not XMP. Marking a sidecar cull has marked gives the
+    same bytes, so a rerun sees it is done."""
+    once = _mark(existing, blur_type, blur_probability, model_version, label, reasons)
     # A parsed document lists its namespace declarations first: the second pass settles the order.
-    return _mark(once, blur_type, blur_probability, model_version, label)
+    return _mark(once, blur_type, blur_probability, model_version, label, reasons)
+
+
+def _keywords(blur_type: str, reasons: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(keyword, child) per reason; a photo chosen for no reason we know is still marked Blurry, as
+    before reasons existed."""
+    found = [
+        (KEYWORD, blur_type or "blurry") if reason == "blurry" else REASON_KEYWORDS[reason]
+        for reason in reasons
+        if reason == "blurry" or reason in REASON_KEYWORDS
+    ]
+    return found or [(KEYWORD, blur_type or "blurry")]
 
 
 def _mark(
@@ -119,6 +136,7 @@ def _mark(
     blur_probability: float,
     model_version: str | None = None,
     label: str | None = DEFAULT_LABEL,
+    reasons: tuple[str, ...] = ("blurry",),
 ) -> bytes:
     try:
         doc = minidom.parseString(existing if existing is not None else EMPTY.encode())
@@ -155,10 +173,12 @@ def _mark(
         attribute(XMP, "Label", label)
         attribute(DIGIKAM, "ColorLabel", str(digikam_colour))
         _list_values(doc, descriptions, DARKTABLE, "colorlabels", "Seq", [str(darktable_colour)])
-    kind = blur_type or "blurry"
-    _list_values(doc, descriptions, DC, "subject", "Bag", [KEYWORD])
-    _list_values(doc, descriptions, LR, "hierarchicalSubject", "Bag", [f"{KEYWORD}|{kind}"])
-    _list_values(doc, descriptions, DIGIKAM, "TagsList", "Seq", [f"{KEYWORD}/{kind}"])
+    keywords = _keywords(blur_type, reasons)
+    _list_values(doc, descriptions, DC, "subject", "Bag", [keyword for keyword, _ in keywords])
+    _list_values(
+        doc, descriptions, LR, "hierarchicalSubject", "Bag", [f"{k}|{child}" for k, child in keywords]
+    )
+    _list_values(doc, descriptions, DIGIKAM, "TagsList", "Seq", [f"{k}/{child}" for k, child in keywords])
     has_description = any(
         e.namespaceURI == DC and e.localName == "description" for d in descriptions for e in _elements(d)
     )
