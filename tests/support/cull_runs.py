@@ -39,3 +39,26 @@ def write_run(paths: list[Path], prefix: Path, extra: list[dict] = ()) -> str:
     prefix.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(conform(pa.Table.from_pylist(rows)), f"{prefix}-00000-of-00001.parquet")
     return str(prefix)
+
+
+def burst_rows(groups: list[list[tuple[Path, float]]]) -> list[dict]:
+    """Rows for photos taken in bursts: each group is one burst's frames (or a photo alone), with its
+    blur probability; blurry at 0.5 and above. The burst columns are the ones the job's ranking
+    (pipeline.job.burst_groups.rank_burst) gives these frames."""
+    from pipeline.job.burst_groups import BurstFacts, rank_burst
+
+    rows = []
+    for frames in groups:
+        members = [BurstFacts(str(path), "canon|r6", 0.0, 0, p, 100.0) for path, p in frames]
+        ranked = dict(rank_burst(min(m.uri for m in members), members))
+        for path, probability in frames:
+            row = row_for(path, probability) | ranked[str(path)]._asdict()
+            row.update(blurry=probability >= 0.5, blur_type="motion" if probability >= 0.5 else "none")
+            rows.append(row)
+    return rows
+
+
+def write_rows(rows: list[dict], prefix: Path) -> str:
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(conform(pa.Table.from_pylist(rows)), f"{prefix}-00000-of-00001.parquet")
+    return str(prefix)
