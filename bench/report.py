@@ -1,5 +1,5 @@
 """The benchmark's report: ratios against the floor and the peer, the targets, the projected Dataflow
-cost (`headline`), and the Markdown tables for the README (`markdown`), all from the results JSON, so an
+cost (`headline`), and the Markdown tables for bench/README.md (`markdown`), all from the results JSON, so an
 earlier results file can be reported again (`--rereport`)."""
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def _cell(value: float | None, digits: int = 1) -> str:
 
 
 def markdown(result: dict) -> str:
-    """The figures as Markdown tables, for the README."""
+    """The figures as Markdown tables, for bench/README.md ("Results")."""
     lines = []
     systems = result.get("systems")
     if systems:

@@ -6,7 +6,7 @@
 Each member sees the photo's views (and, with --transposed, the views with rows and columns swapped,
 which changes neither whether nor how a photo is blurred); `blurry` and `blur_type` are the means of
 the members' outputs. The cost per photo grows with the number of passes. Used to measure what
-ensembles and test-time mirroring would buy (README, The model); none is shipped.
+ensembles and test-time mirroring would buy (model/HISTORY.md, blur-cnn-20261127-0529); none is shipped.
 """
 
 from __future__ import annotations

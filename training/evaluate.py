@@ -1,7 +1,7 @@
 """The command `python -m training.evaluate`: the held-out evaluation of the blur model.
 
 The code is the package training/evaluation/ (see its __init__ for the modules); this module is only
-the command's name, kept so that the commands recorded in evaluation.json and the README still run.
+the command's name, kept so that the commands recorded in evaluation.json and model/HISTORY.md still run.
 """
 
 from training.evaluation.cli import main

@@ -43,8 +43,8 @@ KEY_COLUMNS = ("uri", "status", "model_version", "file_size", "modified_at", "cr
 ONE_PROCESS_MAX_FILES = 200
 """A re-run on this machine that reads at most this many files runs in one process. Starting worker
 processes costs each one a Beam and TensorFlow import and a model load (about 5 s of CPU each, and the
-DirectRunner's start-up was 12.1 s in multi_processing mode against 7.7 s in one process, README
-"Performance"); two workers score 12 MP photos at 41 photos/s against 24 in one process, so they win
+DirectRunner's start-up was 12.1 s in multi_processing mode against 7.7 s in one process, bench/README.md
+"Speed on 12 MP photos"); two workers score 12 MP photos at 41 photos/s against 24 in one process, so they win
 that time back only after about 250 12 MP photos."""
 
 _log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """What an --input pattern means, as pure functions (no Beam, no file system access).
 
-The rules, chosen to be what a shell user expects (README, "Command line"):
+The rules, chosen to be what a shell user expects (docs/cli.md, "What to score"):
 - `*` and `?` stay within one folder, `**` crosses folders, and `DIR/**/NAME` also matches `DIR/NAME`;
   `[abc]` / `[!abc]` are character classes; `{jpg,png}` braces expand to one pattern each.
 - The extension of a pattern matches in any case: `*.jpg` also matches `IMG_1.JPG`.
