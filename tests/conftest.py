@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from support.photos import (
     REPO_ROOT,
+    SHARED_DATA,
     SHARP_PHOTOS,
     JobOutput,
     PhotoFolder,
@@ -140,3 +141,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
         if module in SLOW_MODULES or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+def pytest_report_header() -> str:
+    state = "found" if SHARED_DATA.is_dir() else "MISSING: the tests on real photos will fail"
+    return f"shared photos (../shared/data): {SHARED_DATA} ({state})"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int) -> None:
+    """Say it once, at the end, where a reader of a red run looks first."""
+    if not SHARED_DATA.is_dir() and terminalreporter.stats.get("failed"):
+        terminalreporter.write_line(
+            f"The team's real photos are missing at {SHARED_DATA}: tests that read them fail. Put the "
+            "shared data beside the checkout (../shared/data); see ../shared/data/README.md.",
+            red=True,
+        )

@@ -4,7 +4,6 @@ shared data's location. Everything is generated offline and deterministically.""
 from __future__ import annotations
 
 import io
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,8 +23,9 @@ if TYPE_CHECKING:
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-SHARED_DATA = Path(os.environ.get("BLUR_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
-"""The team's real photos (../shared/data beside the checkout; CI has them at the same path)."""
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+"""The team's real photos (../shared/data beside the checkout; CI has them at the same path); the same
+folder as training.sources.SHARED_DATA."""
 
 
 def shared_data(relative: str = "") -> Path:
@@ -35,7 +35,7 @@ def shared_data(relative: str = "") -> Path:
     if not path.exists():
         pytest.fail(
             f"{path} is missing: these tests need the team's real photos at ../shared/data beside the "
-            "checkout (or set BLUR_SHARED_DATA); see ../shared/data/README.md",
+            "checkout; see ../shared/data/README.md",
             pytrace=False,
         )
     return path
