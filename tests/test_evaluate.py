@@ -369,3 +369,22 @@ def test_real_shake_sets_reliability_and_motion_vs_out_of_focus_on_hand_made_row
     assert sum(b["n"] for b in bands.values()) == 8  # every row as on disk, the 400-px copy left out
     assert bands["0.7-0.8"]["n"] == 2 and bands["0.7-0.8"]["value"] == 0.5
     assert bands["0.9-1.0"]["n"] == 2 and bands["0.9-1.0"]["value"] == 1.0
+
+
+def test_examples_cache_gives_a_second_model_the_very_same_examples(tmp_path):
+    """--examples-only makes the examples into --examples-cache; a run reading them gives the figures a
+    run making its own would; other photos refuse the cache instead of mixing sets."""
+    sharp, real, masks, _, _ = _photo_folders(tmp_path)
+    common = ["--model", str(MODEL_DIR), "--photos", str(sharp), "--real", str(real), "--masks", str(masks)]
+    common += ["--quick", "--no-skimage", "--processes", "1"]
+    cache = tmp_path / "cache"
+    assert (
+        cli.main([*common, "--out", str(tmp_path / "a"), "--examples-cache", str(cache), "--examples-only"])
+        == {}
+    )
+    assert (cache / "rows.pickle").exists() and not (tmp_path / "a").exists()
+    cached = cli.main([*common, "--out", str(tmp_path / "b"), "--examples-cache", str(cache)])
+    fresh = cli.main([*common, "--out", str(tmp_path / "c")])
+    assert cached["figures"] == fresh["figures"]
+    with pytest.raises(SystemExit, match="other photos"):
+        cli.main([*common, "--out", str(tmp_path / "d"), "--examples-cache", str(cache), "--seed", "7"])

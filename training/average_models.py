@@ -49,6 +49,34 @@ def average_models(model_dirs: list[str], out: str, transposed: bool = False) ->
     dataclasses.replace(metadata[0], version=version).write(out)
 
 
+def interpolate_weights(first: str, second: str, alpha: float, out: str) -> None:
+    """Write out/ with the weights (1 - alpha) * first + alpha * second, one network of the members'
+    shape (the cost of one model, unlike average_models). Meant for a model fine-tuned from another (a
+    warm start): the two lie in one basin, and the straight line between them trades what the fine-tune
+    gained against what it lost (weight-space ensembles, Wortsman et al. 2022, "WiSE-FT")."""
+    import keras
+
+    from model import layers as _registers_the_models_own_layers  # noqa: F401
+
+    models = [keras.saving.load_model(Path(d) / MODEL_FILE, compile=False) for d in (first, second)]
+    weights = [m.get_weights() for m in models]
+    if [w.shape for w in weights[0]] != [w.shape for w in weights[1]]:
+        raise SystemExit("the two models are not the same network")
+    models[1].set_weights([(1 - alpha) * a + alpha * b for a, b in zip(*weights, strict=True)])
+    Path(out).mkdir(parents=True, exist_ok=True)
+    models[1].save(Path(out) / MODEL_FILE)
+    second_metadata = read_metadata(second)
+    version = second_metadata.version + f"-wise{round(100 * alpha)}"
+    training = dict(second_metadata.training or {})
+    training["interpolation"] = {
+        "command": f"python -m training.average_models --interpolate {alpha:g} --out {out} {first} {second}",
+        "first": read_metadata(first).version,
+        "second": second_metadata.version,
+        "alpha": alpha,
+    }
+    dataclasses.replace(second_metadata, version=version, training=training).write(out)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -56,8 +84,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("models", nargs="+", help="model folders (blur_model.keras + metadata.json)")
     parser.add_argument("--out", required=True, help="folder for the averaged model")
     parser.add_argument("--transposed", action="store_true", help="also average over transposed views")
+    parser.add_argument(
+        "--interpolate",
+        type=float,
+        metavar="ALPHA",
+        help="instead: one network with weights (1 - ALPHA) * first + ALPHA * second (two models only)",
+    )
     args = parser.parse_args(argv)
-    average_models(args.models, args.out, args.transposed)
+    if args.interpolate is not None:
+        if len(args.models) != 2:
+            raise SystemExit("--interpolate takes exactly two model folders")
+        interpolate_weights(args.models[0], args.models[1], args.interpolate, args.out)
+    else:
+        average_models(args.models, args.out, args.transposed)
 
 
 if __name__ == "__main__":

@@ -5,11 +5,13 @@
 
 Sharp photos (plus the ones inside scikit-image) are degraded into the six blur types at random sizes
 between thumbnail and the working scale (camera shake from measured kernels and hand-held paths, blurred
-in linear light, night scenes among them); real labelled photos, real motion pairs and averaged GoPro
-frames are mixed in. Held-out scenes (training.sources.is_held_out, training.motion_sources) are never
-used here. Fixed seed; the defaults make the shipped model (blur-cnn-20261130-0424): 17,400 examples,
-20 epochs, sharp and bokeh photos weighted 2 and 4 in the blurry loss; about 77 minutes on this 2-core
-machine shared with other work (22 min making the examples, 54 min training; README, The model).
+in linear light, night scenes among them), and every one of them, sharp ones too, then goes through the
+camera's own processing (training.degrade.camera_chain: raw noise, demosaic/denoise smoothing,
+sharpening of random strength, resize, export sharpening, JPEG sometimes twice). Real labelled photos,
+real motion pairs, motion/real's training scenes (never its EVALUATION ONLY rows) and averaged GoPro
+frames (3-15 frames) are mixed in, with re-saved copies. Held-out scenes (training.sources.is_held_out,
+training.motion_sources) are never used here. Fixed seed. `--init-from DIR` starts from a trained
+model's weights (a warm start); model/metadata.json records the command and what it started from.
 The examples and a checkpoint per epoch are kept in --cache; --resume continues.
 """
 
