@@ -18,21 +18,56 @@ import numpy as np
 import pytest
 
 from model import MODEL_DIR
-from model.contract import load_blur_model
-from pipeline.photo.decode import decode_photo
+from model.contract import load_blur_model, read_metadata
 from model.inputs import sharpness_and_views
-from pipeline.verdict import verdict
+from pipeline.photo.decode import decode_photo
+from pipeline.verdict import DEFAULT_BLUR_THRESHOLD, DEFAULT_LAPLACIAN_THRESHOLD, verdict
 from training import motion_sources, sources
 
 DATA = sources.SHARED_DATA
 MODEL_UNDER_TEST = os.environ.get("BLUR_MODEL_UNDER_TEST", str(MODEL_DIR))
+SHAKE_CAUGHT_AT_LEAST = 0.75
+"""Of the 50 held-out real shakes: 0424 caught 28 (56%), the Laplacian@100 rule 38 (76%), the issue-21
+candidate blur-cnn-20261203-0958 41 (82%; not shipped, model/HISTORY.md)."""
+CONFIDENT_MISSES_AT_MOST = 3
+"""0424 kept 14 of those 50 at a blur probability below 0.1; the candidate 0958 keeps 1."""
+MISSES_REAL_SHAKE = frozenset({"blur-cnn-20261130-0424"})
+"""Models known to fail the real-shake checks below (issue 21): for them those checks are expected to
+fail (strict: should one pass, the suite says so); for any other model they must pass."""
+real_shake_check = pytest.mark.xfail(
+    read_metadata(MODEL_UNDER_TEST).version in MISSES_REAL_SHAKE,
+    reason="blur-cnn-20261130-0424 (still shipped) misses real camera shake (issue 21); the candidate"
+    " 0958 passes but loses bokeh and low-detail photos (model/HISTORY.md)",
+    strict=True,
+)
 
 
 @pytest.fixture(scope="module")
-def judge():
-    """A function: photo paths -> the job's verdicts for them (blurry, blur type)."""
+def model():
     assert DATA.is_dir(), f"the shared photos must be at {DATA} (beside the project, as in CI)"
-    model = load_blur_model(MODEL_UNDER_TEST)
+    return load_blur_model(MODEL_UNDER_TEST)
+
+
+@pytest.fixture(scope="module")
+def score(model):
+    """A function: photo paths -> (blur probability, Laplacian variance at the working scale) each."""
+
+    def scores(paths: list[str]) -> list[tuple[float, float]]:
+        missing = [p for p in paths if not Path(p).is_file()]
+        assert not missing, f"shared photos missing (they must be beside the project, as in CI): {missing}"
+        scored = [sharpness_and_views(decode_photo(Path(p).read_bytes()).rgb) for p in paths]
+        predictions = model.predict(np.stack([views for _, views in scored]))
+        return [
+            (float(p), laplacian)
+            for p, (laplacian, _) in zip(predictions.blur_probability, scored, strict=True)
+        ]
+
+    return scores
+
+
+@pytest.fixture(scope="module")
+def judge(model):
+    """A function: photo paths -> the job's verdicts for them (blurry, blur type)."""
 
     def verdicts(paths: list[str]) -> list[tuple[bool, str]]:
         scored = [sharpness_and_views(decode_photo(Path(p).read_bytes()).rgb) for p in paths]
@@ -90,3 +125,35 @@ def test_held_out_real_motion_blur_is_caught(judge) -> None:
     caught = [blurry for blurry, _ in judge(blurred)]
     # The shipped model catches 13 of 20 at full size; the v2 candidate 17 (README, The model).
     assert np.mean(caught) >= 0.6, f"{sum(caught)} of {len(blurred)} real motion-blurred photos caught"
+
+
+def _held_out_real_shake() -> list[str]:
+    """Real camera shake never trained on: motion/real's held-out scenes and its EVALUATION ONLY rows,
+    and the motion pairs' blurred files from held-out recordings, as published."""
+    shakes = motion_sources.shake_side(held_out=True)
+    assert len(shakes) >= 25, f"motion/real must be at {motion_sources.REAL_SHAKE_FOLDER} (as in CI)"
+    pairs = [p.path for p in motion_sources.motion_side(held_out=True) if p.blurry]
+    assert len(pairs) >= 15, f"motion/pairs must be at {motion_sources.PAIRS_FOLDER} (as in CI)"
+    return [p.path for p in shakes] + pairs
+
+
+@real_shake_check
+def test_held_out_real_camera_shake_is_caught_more_often_than_by_the_laplacian_rule(score) -> None:
+    """The model before (blur-cnn-20261130-0424) caught fewer of these than the one-line Laplacian@100
+    rule: see SHAKE_CAUGHT_AT_LEAST and model/EVALUATION.md."""
+    results = score(_held_out_real_shake())
+    caught = sum(p >= DEFAULT_BLUR_THRESHOLD for p, _ in results)
+    rule = sum(laplacian < DEFAULT_LAPLACIAN_THRESHOLD for _, laplacian in results)
+    assert caught >= SHAKE_CAUGHT_AT_LEAST * len(results) and caught > rule, (
+        f"{caught} of {len(results)} real shakes caught (Laplacian@100: {rule})"
+    )
+
+
+@real_shake_check
+def test_real_camera_shake_is_not_kept_with_confidence(score) -> None:
+    """A shaken photo the model keeps should at least look borderline to it (CONFIDENT_MISSES_AT_MOST)."""
+    results = score(_held_out_real_shake())
+    confident = [round(p, 3) for p, _ in results if p < 0.1]
+    assert len(confident) <= CONFIDENT_MISSES_AT_MOST, (
+        f"{len(confident)} real shakes kept at p < 0.1: {confident}"
+    )
