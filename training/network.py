@@ -6,9 +6,9 @@ import keras
 import numpy as np
 from keras import layers
 
-from model.layers import LUMA_WEIGHTS, LogPowerSpectrum
-from model.labels import BLUR_TYPES
 from model.inputs import VIEW_SIZE, VIEWS_PER_PHOTO
+from model.labels import BLUR_TYPES
+from model.layers import LUMA_WEIGHTS, LogPowerSpectrum
 
 _EDGE_FILTERS = (
     np.array([[0, 0, 0], [0, 1, 0], [0, 0, 0]], np.float32),  # the luma itself
@@ -48,7 +48,7 @@ def build_view_encoder(width: int = 16) -> keras.Model:
     spectral = spectrum_features(x)
     # Blur is in the luma. The colours were three times the work in every full-resolution layer; the
     # same training without them (and with the edge bank read at every other pixel, below) took the
-    # model from 10.5 to 6.7 core-ms per photo and was no less accurate held out (README, The model).
+    # model from 10.5 to 6.7 core-ms per photo and was no less accurate held out (model/HISTORY.md, blur-cnn-20261127-0529).
     x = _fixed_conv(x, np.array(LUMA_WEIGHTS, np.float32).reshape(1, 1, 3, 1), "luma")
     # Per-view contrast normalisation, so fog and dim scenes look as contrasty as any other; the epsilon
     # (a standard deviation of about 8 grey levels) keeps flat sky and noise from being blown up into edges.
