@@ -48,7 +48,8 @@ def build_view_encoder(width: int = 16) -> keras.Model:
     spectral = spectrum_features(x)
     # Blur is in the luma. The colours were three times the work in every full-resolution layer; the
     # same training without them (and with the edge bank read at every other pixel, below) took the
-    # model from 10.5 to 6.7 core-ms per photo and was no less accurate held out (model/HISTORY.md, blur-cnn-20261127-0529).
+    # model from 10.5 to 6.7 core-ms per photo and was no less accurate held out (model/HISTORY.md,
+    # blur-cnn-20261127-0529).
     x = _fixed_conv(x, np.array(LUMA_WEIGHTS, np.float32).reshape(1, 1, 3, 1), "luma")
     # Per-view contrast normalisation, so fog and dim scenes look as contrasty as any other; the epsilon
     # (a standard deviation of about 8 grey levels) keeps flat sky and noise from being blown up into edges.
