@@ -72,7 +72,7 @@ def check_cloud_storage(uris: Iterable[str | None]) -> None:
             raise LaunchError(
                 f"no Google Cloud credentials for gs://: {LOGIN_HINT} ({first_line})"
             ) from error
-    client = match._gcs_client()
+    client = remote.gcs_client()
     for bucket in buckets:
         try:
             next(

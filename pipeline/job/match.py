@@ -116,10 +116,6 @@ def _list_local(folder: str, depth: int | None) -> Iterator[MatchedFile]:
             yield MatchedFile(uri, target.st_size, target.st_mtime) if target else MatchedFile(uri)
 
 
-def _gcs_client():
-    return remote.gcs_client()
-
-
 GCS_TIMEOUT_S = 30
 """Per request. A launch check must fail in seconds, not after Beam's minutes of retries."""
 
