@@ -210,20 +210,7 @@ def apply_spec(rgb: np.ndarray, spec: BlurSpec, mask_paths: list[str] | None = N
             linear = degrade.night_scene(rgb, rng, scale)
         else:
             linear = degrade.restore_highlights(degrade.to_linear(rgb), float(rng.uniform(1.5, 6.0)))
-        if spec.blur_type == "gaussian":
-            linear = cv2.GaussianBlur(
-                linear, (0, 0), sigmaX=size, sigmaY=size, borderType=cv2.BORDER_REFLECT_101
-            )
-        elif spec.blur_type == "defocus":
-            linear = degrade.convolve_linear(linear, degrade.disk_kernel(size))
-        elif spec.blur_type == "motion":
-            linear = degrade.convolve_linear(linear, motion_kernel(spec, size, rng))
-            if spec.rotation > 0:
-                height, width = linear.shape[:2]
-                centre = (float(rng.uniform(0, width)), float(rng.uniform(0, height)))
-                linear = degrade.rotation_blur(linear, spec.rotation, centre)
-        if spec.night:
-            linear *= float(rng.uniform(1.0, 3.0))  # the camera's exposure gain
+        linear = _blur_linear(linear, spec, size, rng, gaussian=spec.blur_type == "gaussian")
         rgb = degrade.to_display(linear)
     elif spec.blur_type == "none":
         if spec.variant == "soft" and size >= 0.3:
@@ -262,7 +249,16 @@ def scene_linear(rgb: np.ndarray, spec: BlurSpec, mask_paths: list[str] | None =
         linear = degrade.night_scene(rgb, rng, scale)
     else:
         linear = degrade.restore_highlights(degrade.to_linear(rgb), float(rng.uniform(1.5, 6.0)))
-    if spec.blur_type == "gaussian" or (spec.blur_type == "none" and spec.variant == "soft" and size >= 0.3):
+    soft = spec.blur_type == "none" and spec.variant == "soft" and size >= 0.3
+    return _blur_linear(linear, spec, size, rng, gaussian=spec.blur_type == "gaussian" or soft)
+
+
+def _blur_linear(
+    linear: np.ndarray, spec: BlurSpec, size: float, rng: np.random.Generator, *, gaussian: bool
+) -> np.ndarray:
+    """Gaussian (when `gaussian`), defocus or motion blur of linear light, then a night scene's exposure
+    gain; the random draws in the same order for both degradation paths."""
+    if gaussian:
         linear = cv2.GaussianBlur(linear, (0, 0), sigmaX=size, sigmaY=size, borderType=cv2.BORDER_REFLECT_101)
     elif spec.blur_type == "defocus":
         linear = degrade.convolve_linear(linear, degrade.disk_kernel(size))
