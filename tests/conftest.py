@@ -116,6 +116,7 @@ def photo_folder_run(photo_folder, run_job) -> JobOutput:
 
 SLOW_MODULES = {
     "test_dataflow",
+    "test_evaluate",
     "test_fuzz",
     "test_gcs",
     "test_hostile_files",
@@ -130,6 +131,15 @@ SLOW_MODULES = {
 }
 """Modules whose tests run real jobs, servers, browsers or the model over real photos throughout."""
 
+SLOW_TESTS = {
+    "test_a_probed_model_is_not_loaded_again",
+    "test_the_job_never_scores_its_own_output",
+    "test_evaluating_a_model_does_not_import_beam",
+    "test_manifests_and_shards_are_read_within_a_size_limit",
+    "test_an_interrupted_move_loses_no_photo",
+}
+"""Single tests of 5 s or more elsewhere (pytest --durations, on an idle 2-core machine)."""
+
 SLOW_FIXTURES = {"run_job", "photo_folder_run", "emulator"}
 """Fixtures that start a real Beam job or a storage emulator: any test using one is slow."""
 
@@ -139,7 +149,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     minutes; CI runs everything."""
     for item in items:
         module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
-        if module in SLOW_MODULES or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+        slow_test = getattr(item, "originalname", item.name) in SLOW_TESTS
+        if module in SLOW_MODULES or slow_test or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
 
 
