@@ -8,10 +8,8 @@ read the shards the manifest lists (`shards`, file names in the manifest's folde
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
 import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +28,7 @@ from pipeline.job.running import run_pipeline
 from pipeline.job.steps import METRICS_NAMESPACE
 from pipeline.results.reader import read_manifest, read_shard
 from pipeline.schema import MANIFEST_SUFFIX, STATUS_ERROR, STATUS_OK, STATUS_SKIPPED, manifest_path
+from pipeline.storage.files import replace_local_file
 from pipeline.storage.output import OutputLocation, output_pattern
 
 _log = logging.getLogger(__name__)
@@ -127,16 +126,7 @@ def write_manifest(summary: RunSummary, location: OutputLocation) -> str:
     text = (json.dumps(manifest(summary), indent=2) + "\n").encode("utf-8")
     if FileSystems.get_scheme(path) in (None, "file"):
         temporary = location.path(f".{location.basename}{MANIFEST_SUFFIX}.{summary.run_id}.tmp")
-        try:
-            with open(temporary, "wb") as stream:
-                stream.write(text)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, path)
-        except BaseException:  # a full disk: no half manifest left behind either
-            with contextlib.suppress(OSError):
-                os.remove(temporary)
-            raise
+        replace_local_file(path, text, temporary)  # a full disk leaves no half manifest behind either
     else:
         with FileSystems.create(path, mime_type="application/json") as stream:
             stream.write(text)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import stat
 from typing import NamedTuple
 
 import google_crc32c
@@ -63,3 +64,21 @@ def configure_file_systems() -> None:
     settings from the environment and ~/.aws (AWS_ENDPOINT_URL_S3 for MinIO & co, the credentials)."""
     if FileSystems._pipeline_options is None:  # a job in this process has set its own: keep them
         FileSystems.set_options(PipelineOptions([]))
+
+
+def replace_local_file(path: str, data: bytes, temporary: str, *, keep_mode: bool = False) -> None:
+    """Put `data` at the local `path` in one step, so a reader sees the old file or the new one, never a
+    part: written and fsynced at `temporary` (beside it), then renamed over it; with `keep_mode`, an
+    existing file's permission bits carry over. The temporary file never outlives a failure (a full
+    disk, an interrupt)."""
+    try:
+        with open(temporary, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        if keep_mode and os.path.exists(path):
+            os.chmod(temporary, stat.S_IMODE(os.stat(path).st_mode))
+        os.replace(temporary, path)
+    finally:
+        if os.path.lexists(temporary):
+            os.remove(temporary)

@@ -20,7 +20,7 @@ from pathlib import Path
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.storage.files import gcs_crc32c, os_path
+from pipeline.storage.files import gcs_crc32c, os_path, replace_local_file
 
 _CHUNK = 1 << 20
 
@@ -209,13 +209,4 @@ def replace(path: str, data: bytes) -> None:
         return
     target = Path(local(path))
     temporary = target.with_name(f".{target.name}.cull-{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        if target.exists():
-            os.chmod(temporary, stat.S_IMODE(target.stat().st_mode))
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
+    replace_local_file(str(target), data, str(temporary), keep_mode=True)
