@@ -20,7 +20,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from support.gcs_emulator import free_port, stop_server, wait_until_serving
+from support.gcs_emulator import free_port, start_server, stop_server, wait_until_serving
 from support.photos import REPO_ROOT, encode, sharp_rgb
 
 from pipeline import score
@@ -60,13 +60,7 @@ def moto(tmp_path: Path) -> Iterator[Moto]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "moto.log"
-    with open(log, "wb") as log_file:
-        process = subprocess.Popen(
-            [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
+    process = start_server([str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)], log)
     try:
         wait_until_serving(process, url, log, "moto_server")
         env = {
@@ -189,18 +183,12 @@ def gcs(tmp_path: Path) -> Iterator[Moto]:
     """A gcp-storage-emulator of this test's own (stopped mid-run), with a bucket of 40 photos."""
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
-    from support.gcs_emulator import EMULATOR, PROJECT
+    from support.gcs_emulator import PROJECT, emulator_command
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "emulator.log"
-    with open(log, "wb") as log_file:
-        process = subprocess.Popen(
-            [str(EMULATOR), "start", "--host=127.0.0.1", f"--port={port}", "--in-memory"],
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
+    process = start_server(emulator_command(port), log)
     try:
         wait_until_serving(process, f"{url}/storage/v1/b?project={PROJECT}", log, "gcp-storage-emulator")
         env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "GOOGLE_"))}

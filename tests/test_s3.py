@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
-from support.gcs_emulator import free_port, stop_server, wait_until_serving
+from support.gcs_emulator import free_port, start_server, stop_server, wait_until_serving
 from support.photos import REPO_ROOT, blurred, check_bucket_rows, encode, sharp_rgb
 
 from model import MODEL_DIR
@@ -45,13 +45,8 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = workdir / "moto.log"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with open(log, "wb") as log_file, pytest.MonkeyPatch.context() as env:
-        process = subprocess.Popen(
-            [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
+    with pytest.MonkeyPatch.context() as env:
+        process = start_server([str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)], log)
         try:
             wait_until_serving(process, url, log, "moto_server")  # ListBuckets
             env.setenv("AWS_ACCESS_KEY_ID", "test-key-id")

@@ -43,6 +43,17 @@ def wait_until_serving(process: subprocess.Popen, probe_url: str, log: Path, nam
     pytest.fail(f"{name} did not answer within {START_TIMEOUT_S} s:\n{log.read_text()}")
 
 
+def start_server(command: list[str], log: Path) -> subprocess.Popen:
+    """Start a test server with its output in `log` (shown when it does not answer)."""
+    with open(log, "wb") as log_file:
+        return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT)
+
+
+def emulator_command(port: int | str) -> list[str]:
+    """The command line of an in-memory emulator on 127.0.0.1:`port`."""
+    return [str(EMULATOR), "start", "--host=127.0.0.1", f"--port={port}", "--in-memory"]
+
+
 def stop_server(process: subprocess.Popen) -> None:
     """Stop a test server: politely, then for good after 10 s."""
     process.terminate()
@@ -59,13 +70,8 @@ def running_emulator(workdir: Path) -> Iterator[str]:
     log = workdir / "emulator.log"
     url = f"http://127.0.0.1:{free_port()}"
     port = url.rsplit(":", 1)[1]
-    with open(log, "wb") as log_file, pytest.MonkeyPatch.context() as env:
-        process = subprocess.Popen(
-            [str(EMULATOR), "start", "--host=127.0.0.1", f"--port={port}", "--in-memory"],
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
+    with pytest.MonkeyPatch.context() as env:
+        process = start_server(emulator_command(port), log)
         try:
             wait_until_serving(process, f"{url}/storage/v1/b?project={PROJECT}", log, "gcp-storage-emulator")
             env.setenv("STORAGE_EMULATOR_HOST", url)
