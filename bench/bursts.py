@@ -3,6 +3,8 @@
     python -m bench.bursts                       # all three parts
     python -m bench.bursts --skip-job            # only the cost and the scale parts
     python -m bench.bursts --rows 1000000        # the scale part's row count (default 1,000,000)
+    python -m bench.bursts --scale-only          # only the scale part (its memory figure is then not
+                                                 # hidden under the peak the photos of parts 1-2 made)
     python -m bench.bursts --skip-job --rows 1000 --beam-rows 100000   # the Beam step on the DirectRunner
 
 1. Quality: the team's burst set (bench/burst_set.py: real GoPro, phone and camera frames given burst
@@ -44,15 +46,17 @@ from bench import burst_set
 from model.inputs import crop_origins, gray_laplacian, model_views, to_working_scale
 from pipeline.job.burst_groups import (
     BURST_MAX_DISTANCE,
+    SWUNG_MAX_DISTANCE,
     TWIN_MAX_DISTANCE,
     BurstFacts,
+    alike,
     group_keys,
     local_components,
     merge_labels,
     rank_burst,
 )
 from pipeline.job.measure import view_origin
-from pipeline.job.similarity import content_hash, hash_distance
+from pipeline.job.similarity import color_histogram, content_hash, hash_distance, histogram_overlap
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -148,6 +152,7 @@ def cost_per_photo(shots: list[burst_set.Shot], repeats: int = 20) -> dict:
     return {
         "photos": len(shots),
         "content_hash_ms": per_photo(lambda: (content_hash(each[0]) for each in views)),
+        "color_histogram_ms": per_photo(lambda: (color_histogram(each[0]) for each in views)),
         "detail_box_ms": per_photo(
             lambda: (view_origin(rgb, each[1], lap) for (rgb, lap), each in zip(prepared, views, strict=True))
         ),
@@ -155,20 +160,27 @@ def cost_per_photo(shots: list[burst_set.Shot], repeats: int = 20) -> dict:
     }
 
 
-def unrelated_pairs() -> dict:
-    """Content-hash distances between every pair of different photos in photos/camera: how often two
-    different subjects would pass the burst step's content check."""
-    hashes = [
-        content_hash(model_views(to_working_scale(burst_set._load(path)))[0])
-        for path in burst_set.camera_photos()
-    ]
-    distances = np.array([hash_distance(a, b) for a, b in itertools.combinations(hashes, 2)])
+def unrelated_pairs(paths: list[Path]) -> dict:
+    """Every pair of different photos among `paths`, as if one camera took them within the gap: how
+    often two different subjects would pass the burst step's content check (`alike`), and the hash
+    distances alone."""
+    facts = []
+    for index, path in enumerate(paths):
+        view = model_views(to_working_scale(burst_set._load(path)))[0]
+        facts.append(BurstFacts(str(index), "", 0.0, content_hash(view), 0.5, 0.0, color_histogram(view)))
+    pairs = list(itertools.combinations(facts, 2))
+    distances = np.array([hash_distance(a.content_hash, b.content_hash) for a, b in pairs])
+    overlaps = np.array([histogram_overlap(a.colors, b.colors) for a, b in pairs])
+    swung = (distances > BURST_MAX_DISTANCE) & (distances <= SWUNG_MAX_DISTANCE)
     return {
-        "photos": len(hashes),
-        "pairs": len(distances),
+        "photos": len(facts),
+        "pairs": len(pairs),
         "median": float(np.median(distances)),
+        "alike": sum(alike(a, b) for a, b in pairs),
         "within_burst_max_distance": int((distances <= BURST_MAX_DISTANCE).sum()),
-        "within": {bits: int((distances <= bits).sum()) for bits in (12, 16, 20, 22, 24, 28)},
+        "swung_zone": int(swung.sum()),
+        "median_overlap": float(np.median(overlaps)),
+        "within": {bits: int((distances <= bits).sum()) for bits in (12, 16, 20, 24, 28, 32, 36)},
         "within_twin_max_distance": int((distances <= TWIN_MAX_DISTANCE).sum()),
         "smallest": int(distances.min()),
     }
@@ -177,12 +189,14 @@ def unrelated_pairs() -> dict:
 def simulated_facts(rows: int, seed: int = 7) -> list[BurstFacts]:
     """Rows as the burst step sees them: 2,000 cameras over a year; a third of the photos in bursts."""
     rng = random.Random(seed)
+    shares = np.random.default_rng(seed).dirichlet(np.full(64, 0.3), size=1000) * 65535
+    palettes = [np.rint(row).astype(">u2").tobytes() for row in shares]  # colour histograms to draw from
     facts: list[BurstFacts] = []
     year = 365 * 86400.0
     while len(facts) < rows:
         camera = f"make{rng.randrange(50)}|model{rng.randrange(40)}"
         seconds = None if rng.random() < 0.05 else rng.uniform(0, year)
-        base = rng.getrandbits(64)
+        base, colors = rng.getrandbits(64), rng.choice(palettes)
         frames = rng.randint(2, 8) if rng.random() < 0.1 else 1
         for frame in range(frames):
             flipped = base
@@ -190,7 +204,9 @@ def simulated_facts(rows: int, seed: int = 7) -> list[BurstFacts]:
                 flipped ^= 1 << rng.randrange(64)
             moment = None if seconds is None else seconds + 0.3 * frame
             uri = f"gs://bucket/photos/{camera}/{len(facts):08d}.jpg"
-            facts.append(BurstFacts(uri, camera, moment, flipped, rng.random(), rng.uniform(10, 2000)))
+            facts.append(
+                BurstFacts(uri, camera, moment, flipped, rng.random(), rng.uniform(10, 2000), colors)
+            )
     return facts[:rows]
 
 
@@ -245,7 +261,7 @@ def beam_step_at_scale(rows: int, gap_s: float = 2.0) -> dict:
     simulated = [
         {
             "uri": item.uri, "status": "ok", "low_information": False,
-            "content_hash": hash_hex(item.content_hash),
+            "content_hash": hash_hex(item.content_hash), "color_histogram": item.colors,
             "camera_make": item.camera.split("|")[0], "camera_model": item.camera.split("|")[1],
             "captured_at": None if item.seconds is None else epoch + timedelta(seconds=item.seconds),
             "blur_probability": item.blur_probability, "laplacian_var": item.laplacian_var,
@@ -281,12 +297,22 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--skip-job", action="store_true")
+    parser.add_argument("--scale-only", action="store_true", help="only the scale part")
     parser.add_argument("--beam-rows", type=int, default=0, help="also run the Beam step on N simulated rows")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "bursts.json")
     args = parser.parse_args(argv)
+    report: dict = {}
+    if args.scale_only:
+        report["scale"] = grouping_at_scale(args.rows)
+        print(json.dumps(report["scale"], indent=1))
+        return
     shots = burst_set.burst_set()
-    report: dict = {"cost": cost_per_photo(shots), "unrelated": unrelated_pairs()}
-    print(json.dumps({name: report[name] for name in ("cost", "unrelated")}, indent=1), flush=True)
+    report = {
+        "cost": cost_per_photo(shots),
+        "unrelated": unrelated_pairs(burst_set.camera_photos()),
+        "unrelated_sharp": unrelated_pairs(sorted((burst_set.SHARED / "photos" / "sharp").glob("*"))),
+    }
+    print(json.dumps({name: report[name] for name in ("cost", "unrelated", "unrelated_sharp")}, indent=1))
     if not args.skip_job:
         with tempfile.TemporaryDirectory(prefix="burst-set-") as scratch:
             written = burst_set.write_set(Path(scratch) / "photos", shots)

@@ -63,10 +63,12 @@ SCHEMA = pa.schema(
         pa.field("iso", pa.int32()),
         pa.field("focal_length_mm", pa.float64()),
         # What the burst step and the review need (pipeline.job.measure, pipeline.job.bursts): the
-        # photo's 64-bit perceptual hash as 16 hex digits; the most detailed 200x200 crop the model
-        # judged, as a square box in full-size pixels after orientation (x, y of its top-left corner);
-        # the photo's burst (see BURST_COLUMNS). Null on error and skipped rows.
+        # photo's 64-bit perceptual hash as 16 hex digits and its 64-bin colour histogram (128 bytes,
+        # pipeline.job.similarity); the most detailed 200x200 crop the model judged, as a square box in
+        # full-size pixels after orientation (x, y of its top-left corner); the photo's burst (see
+        # BURST_COLUMNS). Null on error and skipped rows.
         pa.field("content_hash", pa.string()),
+        pa.field("color_histogram", pa.binary()),
         pa.field("detail_x", pa.int32()),
         pa.field("detail_y", pa.int32()),
         pa.field("detail_size", pa.int32()),

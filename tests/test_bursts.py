@@ -15,14 +15,16 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
-from support.photos import blurred, sharp_rgb
+from support.photos import blurred, shared_data, sharp_rgb
 
 from model.inputs import VIEW_SIZE, to_working_scale
 from pipeline.job import burst_groups
 from pipeline.job.burst_groups import (
     ALONE,
     BURST_MAX_DISTANCE,
+    SWUNG_MAX_DISTANCE,
     BurstFacts,
+    alike,
     burst_facts,
     camera_key,
     group_keys,
@@ -32,7 +34,16 @@ from pipeline.job.burst_groups import (
 )
 from pipeline.job.bursts import FindBursts, with_burst_columns
 from pipeline.job.measure import DetailBox, detail_box, measure_photo
-from pipeline.job.similarity import content_hash, hash_bands, hash_distance, hash_from_hex, hash_hex
+from pipeline.job.similarity import (
+    color_histogram,
+    content_hash,
+    hash_bands,
+    hash_distance,
+    hash_from_hex,
+    hash_hex,
+    histogram_from_bytes,
+    histogram_overlap,
+)
 from pipeline.photo.decode import DecodedPhoto
 from pipeline.results.reader import conform
 from pipeline.schema import BURST_COLUMNS, SCHEMA
@@ -68,6 +79,57 @@ def test_the_hash_tells_frames_of_one_scene_from_other_subjects(hashes) -> None:
     assert hash_distance(hashes["chelsea"], hashes["astronaut"]) > BURST_MAX_DISTANCE
 
 
+def whole_view(rgb: np.ndarray) -> np.ndarray:
+    return measure_photo(DecodedPhoto(rgb, rgb.shape[1], rgb.shape[0], "PNG")).views[0]
+
+
+def test_colours_overlap_for_one_scene_and_not_for_others() -> None:
+    coffee, chelsea, astronaut = (whole_view(sharp_rgb(name)) for name in ("coffee", "chelsea", "astronaut"))
+    histogram = color_histogram(coffee)
+    assert len(histogram) == 128 and histogram_from_bytes(histogram) == histogram
+    assert histogram_overlap(histogram, histogram) == pytest.approx(1.0, abs=1e-3)
+    shaken = whole_view(blurred(np.roll(sharp_rgb("coffee"), (30, -40), axis=(0, 1)), 3.0))
+    assert histogram_overlap(histogram, color_histogram(shaken)) >= burst_groups.SWUNG_MIN_OVERLAP
+    for other in (chelsea, astronaut):
+        assert histogram_overlap(histogram, color_histogram(other)) < burst_groups.BURST_MIN_OVERLAP
+    for bad in (None, b"", b"x" * 127, "00" * 128):
+        assert histogram_from_bytes(bad) is None
+
+
+def test_frames_of_a_real_swinging_phone_burst_are_alike() -> None:
+    """Frames 21 and 68 of one hand-held Pixel burst (motion/real, SBDD set002): the camera swung, the
+    hash moved by more than BURST_MAX_DISTANCE bits, the colours stayed."""
+    frames = [
+        whole_view(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB))
+        for path in (
+            shared_data("motion/real/real_sbdd_set002_001_IMG_20190504_083343_BURST21.png"),
+            shared_data("motion/real/real_sbdd_set002_001_IMG_20190504_083343_BURST68.png"),
+        )
+    ]
+    first, second = (
+        facts(f"f{i}", 0.0, content_hash(v), colors=color_histogram(v)) for i, v in enumerate(frames)
+    )
+    assert BURST_MAX_DISTANCE < hash_distance(first.content_hash, second.content_hash) <= SWUNG_MAX_DISTANCE
+    assert alike(first, second)
+    assert not alike(first._replace(colors=None), second)  # a row from before colours: the hash alone
+
+
+def test_alike_needs_the_colours_to_agree_more_the_further_the_hashes() -> None:
+    same, other = b"\x00\x00" * 63 + b"\xff\xff", b"\xff\xff" + b"\x00\x00" * 63
+    half = b"\x7f\xff" + b"\x00\x00" * 62 + b"\x80\x00"  # half of `same`'s bin (0.5 overlap)
+    near, swung, far = SCENE ^ 0xFF, SCENE ^ ((1 << 30) - 1), SCENE ^ ((1 << 40) - 1)
+    base = facts("a", 0.0, SCENE, colors=same)
+    assert alike(base, facts("b", 0.1, near, colors=same))
+    assert not alike(base, facts("b", 0.1, near, colors=half))  # look-alike hash, other colours
+    assert alike(base, facts("b", 0.1, swung, colors=same))  # the camera swung, the colours stayed
+    assert not alike(base, facts("b", 0.1, swung, colors=half)) and not alike(
+        base, facts("b", 0.1, swung, colors=other)
+    )
+    assert not alike(base, facts("b", 0.1, far, colors=same))  # beyond SWUNG_MAX_DISTANCE
+    assert alike(base._replace(colors=None), facts("b", 0.1, near, colors=other))  # no colours: hash alone
+    assert not alike(base._replace(colors=None), facts("b", 0.1, swung, colors=same))
+
+
 def test_hash_text_and_bands() -> None:
     value = 0x0123456789ABCDEF
     assert hash_hex(value) == "0123456789abcdef" and hash_from_hex(hash_hex(value)) == value
@@ -82,8 +144,8 @@ def test_hash_text_and_bands() -> None:
 
 
 def facts(uri: str, seconds: float | None, content: int, probability: float = 0.1, detail: float = 100.0,
-          camera: str = "canon|r6") -> BurstFacts:  # fmt: skip
-    return BurstFacts(uri, camera, seconds, content, probability, detail)
+          camera: str = "canon|r6", colors: bytes | None = None) -> BurstFacts:  # fmt: skip
+    return BurstFacts(uri, camera, seconds, content, probability, detail, colors)
 
 
 SCENE = 0xF0F0_F0F0_0F0F_0F0F
@@ -250,6 +312,7 @@ def test_the_measure_step_gives_the_hash_and_the_detail_box() -> None:
     rgb = sharp_rgb("astronaut")  # 512x512: judged at its own size
     measured = measure_photo(DecodedPhoto(rgb, 512, 512, "PNG"))
     assert measured.content_hash == content_hash(measured.views[0])
+    assert measured.colors == color_histogram(measured.views[0])
     box = measured.detail
     assert box.size == VIEW_SIZE and 0 <= box.x <= 512 - VIEW_SIZE and 0 <= box.y <= 512 - VIEW_SIZE
     assert np.array_equal(rgb[box.y : box.y + box.size, box.x : box.x + box.size], measured.views[1])

@@ -26,7 +26,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from pipeline.job.similarity import hash_bands, hash_distance, hash_from_hex
+from pipeline.job.similarity import (
+    hash_bands,
+    hash_distance,
+    hash_from_hex,
+    histogram_from_bytes,
+    histogram_overlap,
+)
 from pipeline.schema import STATUS_OK
 
 DEFAULT_BURST_GAP_S = 2.0
@@ -34,10 +40,25 @@ DEFAULT_BURST_GAP_S = 2.0
 
 BURST_MAX_DISTANCE = 20
 """Two photos taken within the gap are frames of one burst when their content hashes differ in at most
-this many of 64 bits. Measured (bench/bursts.py, bench/README.md "Bursts"): frames of real bursts,
-blurred ones included, differ by 2-20 while the camera moves little, and up to 36 when a hand-held
-camera swings; different photos by 32 (median), and 47 of 9,453 pairs of different photos (0.5%) are
-within 20. A looser bound would take in swinging bursts, but also 6% of different subjects at 24."""
+this many of 64 bits and their colours overlap by BURST_MIN_OVERLAP. Measured (bench/bursts.py,
+bench/README.md "Bursts"): frames of real bursts, blurred ones included, differ by 2-20 while the
+camera moves little; different photos by 32 (median), and 47 of 9,453 pairs of different photos (0.5%)
+are within 20."""
+
+BURST_MIN_OVERLAP = 0.6
+"""Colour overlap (pipeline.job.similarity.histogram_overlap) two frames within BURST_MAX_DISTANCE need:
+frames of one scene overlap by 0.8 or more (0.81-0.98 on the phone bursts, 0.90-0.99 on the motion
+pairs), and this removes most hash look-alikes with other colours (34 of those 47)."""
+
+SWUNG_MAX_DISTANCE = 36
+"""A camera that swings between frames moves the hash by up to this many bits (the real phone bursts of
+motion/real: 18-36); different photos are there too (the median is 32), so such a pair needs
+SWUNG_MIN_OVERLAP as well."""
+
+SWUNG_MIN_OVERLAP = 0.8
+"""Colour overlap a pair beyond BURST_MAX_DISTANCE and within SWUNG_MAX_DISTANCE needs: all 11 such
+pairs of the real phone bursts (0.80-0.91), 9 of 8,585 pairs of different photos/camera photos and 90 of
+19,016 of photos/sharp (0.1-0.5%)."""
 
 TWIN_MAX_DISTANCE = 4
 """Without a capture time, only near-identical content counts (a re-encoded or resized copy, frames of
@@ -75,6 +96,7 @@ class BurstFacts(NamedTuple):
     content_hash: int
     blur_probability: float
     laplacian_var: float
+    colors: bytes | None = None  # color_histogram; None on rows from runs before it existed
 
 
 class BurstColumns(NamedTuple):
@@ -110,7 +132,7 @@ def burst_facts(row: dict) -> BurstFacts | None:
     seconds = (captured.replace(tzinfo=None) - _EPOCH).total_seconds() if captured is not None else None
     return BurstFacts(
         row["uri"], camera_key(row.get("camera_make"), row.get("camera_model")), seconds, content,
-        float(probability), float(detail),
+        float(probability), float(detail), histogram_from_bytes(row.get("color_histogram")),
     )  # fmt: skip
 
 
@@ -138,10 +160,26 @@ def _order(facts: BurstFacts) -> tuple:
     return (facts.seconds, facts.uri)
 
 
+def alike(first: BurstFacts, second: BurstFacts) -> bool:
+    """Whether two photos show one scene as frames of a burst do: hashes within BURST_MAX_DISTANCE and
+    colours overlapping by BURST_MIN_OVERLAP, or, for a camera that swung, hashes within
+    SWUNG_MAX_DISTANCE and colours overlapping by SWUNG_MIN_OVERLAP. A row without colours (from a run
+    before they were measured) is judged by its hash alone, within BURST_MAX_DISTANCE."""
+    distance = hash_distance(first.content_hash, second.content_hash)
+    if distance > SWUNG_MAX_DISTANCE:
+        return False
+    if first.colors is None or second.colors is None:
+        return distance <= BURST_MAX_DISTANCE
+    overlap = histogram_overlap(first.colors, second.colors)
+    if distance <= BURST_MAX_DISTANCE:
+        return overlap >= BURST_MIN_OVERLAP
+    return overlap >= SWUNG_MIN_OVERLAP
+
+
 def timed_links(members: Sequence[tuple[BurstFacts, bool]], gap_s: float) -> list[tuple[str, str]]:
     """Links (earlier uri, later uri) between photos of one time bucket taken at most `gap_s` apart
-    whose content hashes are within BURST_MAX_DISTANCE. A link is made only in the bucket that owns
-    its later photo (`borrowed` False), so each is made once; the earlier one may be borrowed."""
+    that are `alike`. A link is made only in the bucket that owns its later photo (`borrowed` False), so
+    each is made once; the earlier one may be borrowed."""
     ordered = sorted(members, key=lambda member: _order(member[0]))
     links = []
     for index, (later, borrowed) in enumerate(ordered):
@@ -151,7 +189,7 @@ def timed_links(members: Sequence[tuple[BurstFacts, bool]], gap_s: float) -> lis
         for earlier, _ in reversed(ordered[start:index]):
             if later.seconds - earlier.seconds > gap_s:
                 break
-            if hash_distance(later.content_hash, earlier.content_hash) <= BURST_MAX_DISTANCE:
+            if alike(earlier, later):
                 links.append((earlier.uri, later.uri))
     return links
 

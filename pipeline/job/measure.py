@@ -23,7 +23,7 @@ from model.inputs import (
     model_views,
     to_gray,
 )
-from pipeline.job.similarity import content_hash
+from pipeline.job.similarity import color_histogram, content_hash
 from pipeline.photo.decode import DecodedPhoto, reduction_factor
 from pipeline.photo.exif import NO_CAPTURE_FACTS, CaptureFacts
 from pipeline.storage.files import MatchedFile
@@ -126,6 +126,7 @@ class MeasuredPhoto(NamedTuple):
     capture: CaptureFacts = NO_CAPTURE_FACTS
     content_hash: int | None = None
     detail: DetailBox | None = None
+    colors: bytes | None = None
 
 
 class PhotoFacts(NamedTuple):
@@ -140,6 +141,7 @@ class PhotoFacts(NamedTuple):
     capture: CaptureFacts = NO_CAPTURE_FACTS
     content_hash: int | None = None
     detail: DetailBox | None = None
+    colors: bytes | None = None
 
     @property
     def uri(self) -> str:
@@ -147,8 +149,8 @@ class PhotoFacts(NamedTuple):
 
 
 def measure_photo(photo: DecodedPhoto) -> MeasuredPhoto:
-    """Laplacian variance (at the working scale), model views, exposure, content hash and detail box of
-    a decoded photo."""
+    """Laplacian variance (at the working scale), model views, exposure, content hash, detail box and
+    colour histogram of a decoded photo."""
     rgb = photo.rgb
     laplacian = gray_laplacian(rgb)  # once for the score, the views and the detail box
     sharpness, views = laplacian_var(rgb, laplacian), model_views(rgb, laplacian)
@@ -166,6 +168,7 @@ def measure_photo(photo: DecodedPhoto) -> MeasuredPhoto:
         capture=photo.capture,
         content_hash=content_hash(views[0]),
         detail=detail_box(origin, (width, height), photo.width, photo.height),
+        colors=color_histogram(views[0]),
     )
 
 
@@ -181,5 +184,6 @@ def inference_example(file: MatchedFile, measured: MeasuredPhoto) -> tuple[Photo
         measured.capture,
         measured.content_hash,
         measured.detail,
+        measured.colors,
     )
     return facts, measured.views

@@ -66,6 +66,7 @@ def ok_row(
         "contrast": None if exposure is None else exposure.contrast,
         **facts.capture._asdict(),
         "content_hash": None if facts.content_hash is None else hash_hex(facts.content_hash),
+        "color_histogram": facts.colors,
         "detail_x": None if facts.detail is None else facts.detail.x,
         "detail_y": None if facts.detail is None else facts.detail.y,
         "detail_size": None if facts.detail is None else facts.detail.size,
