@@ -62,6 +62,7 @@ SCHEMA = pa.schema(
         pa.field("exposure_time_s", pa.float64()),
         pa.field("iso", pa.int32()),
         pa.field("focal_length_mm", pa.float64()),
+        pa.field("camera_body", pa.string()),  # SHA-256 of the body serial, 16 hex digits
         # What the burst step and the review need (pipeline.job.measure, pipeline.job.bursts): the
         # photo's 64-bit perceptual hash as 16 hex digits and its 64-bin colour histogram (128 bytes,
         # pipeline.job.similarity); the most detailed 200x200 crop the model judged, as a square box in

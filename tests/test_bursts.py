@@ -185,6 +185,16 @@ def test_other_cameras_are_not_merged() -> None:
         camera_key(" Canon ", "Canon  EOS R6") == camera_key("canon", "canon eos r6") == "canon|canon eos r6"
     )
     assert camera_key(None, None) == ""
+    # Two bodies of one model, known by their serials (exif.camera_body), are two cameras.
+    assert camera_key("Canon", "EOS R6", "0123abcd") != camera_key("Canon", "EOS R6", "4567ef01")
+    assert camera_key("Canon", "EOS R6", None) == "canon|eos r6"
+    rows = [
+        {"uri": uri, "status": "ok", "content_hash": hash_hex(SCENE), "blur_probability": 0.1,
+         "laplacian_var": 50.0, "camera_make": "Canon", "camera_model": "EOS R6", "camera_body": body,
+         "captured_at": T0}
+        for uri, body in (("a", "0123abcd"), ("b", "4567ef01"), ("c", "0123abcd"))
+    ]  # fmt: skip
+    assert frames_of([burst_facts(row) for row in rows]) == {"a": "a", "c": "a"}
 
 
 def test_a_burst_across_a_bucket_edge_is_one_burst() -> None:

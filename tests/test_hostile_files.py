@@ -199,6 +199,7 @@ def test_photos_carry_exif_and_exposure(rows) -> None:
         "exposure_time_s": 0.004,
         "iso": 1600,
         "focal_length_mm": 35.0,
+        "camera_body": None,
     }
     assert rows["sharp.jpg"]["captured_at"] is None and rows["sharp.jpg"]["brightness"] > 50
     raw = rows["DSC_0002.NEF"]

@@ -4,6 +4,7 @@ real job: tests/test_hostile_files.py."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import re
@@ -346,6 +347,7 @@ def test_capture_facts_from_exif(scene) -> None:
     details[0x829A] = 1 / 120
     details[0x8827] = 64
     details[0x920A] = 6.86
+    details[0xA431] = "024021000123"  # BodySerialNumber
     photo = decode_photo(encode(scene, "JPEG", exif=exif))
     assert photo.capture == CaptureFacts(
         captured_at=datetime(2026, 11, 28, 9, 15, 42, 270000),
@@ -354,8 +356,11 @@ def test_capture_facts_from_exif(scene) -> None:
         exposure_time_s=pytest.approx(1 / 120),
         iso=64,
         focal_length_mm=pytest.approx(6.86),
+        camera_body=hashlib.sha256(b"024021000123").hexdigest()[:16],  # the serial itself is not kept
     )
     assert decode_photo(encode(scene, "PNG")).capture == CaptureFacts()
+    details[0xA431] = "000000000000"  # no serial, as some cameras write it
+    assert decode_photo(encode(scene, "JPEG", exif=exif)).capture.camera_body is None
 
 
 def test_garbled_exif_values_are_null_not_errors() -> None:

@@ -112,10 +112,11 @@ ALONE = BurstColumns(None, 1, 1, True)
 """The columns of a photo that is in no burst."""
 
 
-def camera_key(make: str | None, model: str | None) -> str:
-    """One camera model: make and model, case and spacing ignored; "" when neither is known."""
-    parts = (" ".join((text or "").split()).casefold() for text in (make, model))
-    return "|".join(parts).strip("|")
+def camera_key(make: str | None, model: str | None, body: str | None = None) -> str:
+    """One camera: make and model, case and spacing ignored, and the body (pipeline.photo.exif's
+    camera_body) where EXIF gives its serial; "" when none is known."""
+    parts = [" ".join((text or "").split()).casefold() for text in (make, model)]
+    return "|".join(parts + ([body] if body else [])).strip("|")
 
 
 def burst_facts(row: dict) -> BurstFacts | None:
@@ -130,9 +131,10 @@ def burst_facts(row: dict) -> BurstFacts | None:
         return None
     captured = row.get("captured_at")
     seconds = (captured.replace(tzinfo=None) - _EPOCH).total_seconds() if captured is not None else None
+    camera = camera_key(row.get("camera_make"), row.get("camera_model"), row.get("camera_body"))
     return BurstFacts(
-        row["uri"], camera_key(row.get("camera_make"), row.get("camera_model")), seconds, content,
-        float(probability), float(detail), histogram_from_bytes(row.get("color_histogram")),
+        row["uri"], camera, seconds, content, float(probability), float(detail),
+        histogram_from_bytes(row.get("color_histogram")),
     )  # fmt: skip
 
 
