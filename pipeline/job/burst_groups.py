@@ -47,7 +47,7 @@ are within 20."""
 
 BURST_MIN_OVERLAP = 0.6
 """Colour overlap (pipeline.job.similarity.histogram_overlap) two frames within BURST_MAX_DISTANCE need:
-frames of one scene overlap by 0.8 or more (0.80-0.98 on the phone bursts, 0.90-0.99 on the motion
+frames of one scene overlap by 0.8 or more (0.80-0.98 on the phone bursts, 0.90 or more on the motion
 pairs), and this removes most hash look-alikes with other colours (43 of those 47; of photos/sharp's
 106 pairs within 20 bits, 87)."""
 
