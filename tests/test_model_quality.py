@@ -144,31 +144,38 @@ def _held_out_real_shake() -> list[str]:
     return [p.path for p in shakes] + pairs
 
 
+@pytest.fixture(scope="module")
+def real_shake_scores(score) -> list[tuple[float, float]]:
+    """(blur probability, Laplacian variance) of each held-out real shake, scored once for all three."""
+    return score(_held_out_real_shake())
+
+
 @shake_caught_check
-def test_held_out_real_camera_shake_is_caught_more_often_than_by_the_laplacian_rule(score) -> None:
+def test_held_out_real_camera_shake_is_caught_more_often_than_by_the_laplacian_rule(
+    real_shake_scores,
+) -> None:
     """The model before (blur-cnn-20261130-0424) caught fewer of these than the one-line Laplacian@100
     rule: see SHAKE_CAUGHT_AT_LEAST and model/EVALUATION.md."""
-    results = score(_held_out_real_shake())
-    caught = sum(p >= DEFAULT_BLUR_THRESHOLD for p, _ in results)
-    rule = sum(laplacian < DEFAULT_LAPLACIAN_THRESHOLD for _, laplacian in results)
-    assert caught >= SHAKE_CAUGHT_AT_LEAST * len(results) and caught > rule, (
-        f"{caught} of {len(results)} real shakes caught (Laplacian@100: {rule})"
+    caught = sum(p >= DEFAULT_BLUR_THRESHOLD for p, _ in real_shake_scores)
+    rule = sum(laplacian < DEFAULT_LAPLACIAN_THRESHOLD for _, laplacian in real_shake_scores)
+    assert caught >= SHAKE_CAUGHT_AT_LEAST * len(real_shake_scores) and caught > rule, (
+        f"{caught} of {len(real_shake_scores)} real shakes caught (Laplacian@100: {rule})"
     )
 
 
-def test_held_out_real_camera_shake_is_caught_more_often_than_by_0424(score) -> None:
+def test_held_out_real_camera_shake_is_caught_more_often_than_by_0424(real_shake_scores) -> None:
     """The floor the shipped model must hold: more of the 50 than blur-cnn-20261130-0424 (which fails
     this check: it catches exactly CAUGHT_BY_0424)."""
-    results = score(_held_out_real_shake())
-    caught = sum(p >= DEFAULT_BLUR_THRESHOLD for p, _ in results)
-    assert caught > CAUGHT_BY_0424, f"{caught} of {len(results)} real shakes caught (0424: {CAUGHT_BY_0424})"
+    caught = sum(p >= DEFAULT_BLUR_THRESHOLD for p, _ in real_shake_scores)
+    assert caught > CAUGHT_BY_0424, (
+        f"{caught} of {len(real_shake_scores)} real shakes caught (0424: {CAUGHT_BY_0424})"
+    )
 
 
 @shake_confidence_check
-def test_real_camera_shake_is_not_kept_with_confidence(score) -> None:
+def test_real_camera_shake_is_not_kept_with_confidence(real_shake_scores) -> None:
     """A shaken photo the model keeps should at least look borderline to it (CONFIDENT_MISSES_AT_MOST)."""
-    results = score(_held_out_real_shake())
-    confident = [round(p, 3) for p, _ in results if p < 0.1]
+    confident = [round(p, 3) for p, _ in real_shake_scores if p < 0.1]
     assert len(confident) <= CONFIDENT_MISSES_AT_MOST, (
         f"{len(confident)} real shakes kept at p < 0.1: {confident}"
     )
