@@ -51,8 +51,13 @@ from pipeline.schema import BURST_COLUMNS, SCHEMA
 T0 = datetime(2026, 6, 1, 10, 0, 0)
 
 
+def whole_view(rgb: np.ndarray) -> np.ndarray:
+    """The whole-frame view the measure step hashes (and takes the colours of)."""
+    return measure_photo(DecodedPhoto(rgb, rgb.shape[1], rgb.shape[0], "PNG")).views[0]
+
+
 def hash_of(rgb: np.ndarray) -> int:
-    return content_hash(measure_photo(DecodedPhoto(rgb, rgb.shape[1], rgb.shape[0], "PNG")).views[0])
+    return content_hash(whole_view(rgb))
 
 
 @pytest.fixture(scope="module")
@@ -77,10 +82,6 @@ def test_the_hash_tells_frames_of_one_scene_from_other_subjects(hashes) -> None:
     for other in ("chelsea", "astronaut"):
         assert hash_distance(coffee, hashes[other]) > BURST_MAX_DISTANCE
     assert hash_distance(hashes["chelsea"], hashes["astronaut"]) > BURST_MAX_DISTANCE
-
-
-def whole_view(rgb: np.ndarray) -> np.ndarray:
-    return measure_photo(DecodedPhoto(rgb, rgb.shape[1], rgb.shape[0], "PNG")).views[0]
 
 
 def test_colours_overlap_for_one_scene_and_not_for_others() -> None:
