@@ -20,7 +20,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from support.gcs_emulator import free_port, start_server, stop_server, wait_until_serving
+from support.gcs_emulator import free_port, moto_command, start_server, stop_server, wait_until_serving
 from support.photos import REPO_ROOT, encode, sharp_rgb
 
 from pipeline import score
@@ -31,7 +31,6 @@ from pipeline.storage.lock import lock_path
 pytestmark = pytest.mark.slow
 
 BUCKET = "boundaries"
-MOTO_SERVER = Path(sys.executable).with_name("moto_server")
 KEY_ID = "AKIDBOUNDARYTEST0001"
 SECRET = "s3cr3t-Boundary-Value-9f3c2a71e4"
 DEAD_ENDPOINT_BOUND_S = 90
@@ -60,7 +59,7 @@ def moto(tmp_path: Path) -> Iterator[Moto]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "moto.log"
-    process = start_server([str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)], log)
+    process = start_server(moto_command(port), log)
     try:
         wait_until_serving(process, url, log, "moto_server")
         env = {

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
-from support.gcs_emulator import free_port, start_server, stop_server, wait_until_serving
+from support.gcs_emulator import free_port, moto_command, start_server, stop_server, wait_until_serving
 from support.photos import REPO_ROOT, blurred, check_bucket_rows, encode, sharp_rgb
 
 from model import MODEL_DIR
@@ -34,7 +34,6 @@ from pipeline.job.launch import LaunchError, check_s3
 from pipeline.schema import SCHEMA
 
 BUCKET = "photos-under-test"
-MOTO_SERVER = Path(sys.executable).with_name("moto_server")  # the venv's console script (moto[server])
 LAUNCH_TIMEOUT_S = 90  # Beam's own retries against an unreachable endpoint were still going after 150 s
 
 
@@ -46,7 +45,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with pytest.MonkeyPatch.context() as env:
-        process = start_server([str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)], log)
+        process = start_server(moto_command(port), log)
         try:
             wait_until_serving(process, url, log, "moto_server")  # ListBuckets
             env.setenv("AWS_ACCESS_KEY_ID", "test-key-id")

@@ -49,6 +49,11 @@ def start_server(command: list[str], log: Path) -> subprocess.Popen:
         return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT)
 
 
+def moto_command(port: int | str) -> list[str]:
+    """The command line of moto's S3 server on 127.0.0.1:`port` (the venv's console script)."""
+    return [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)]
+
+
 def emulator_command(port: int | str) -> list[str]:
     """The command line of an in-memory emulator on 127.0.0.1:`port`."""
     return [str(EMULATOR), "start", "--host=127.0.0.1", f"--port={port}", "--in-memory"]
